@@ -1,0 +1,131 @@
+// Package httpapi is the agent's REST API. A handler decodes the request,
+// authorizes the caller, calls the domain and renders the result; errors
+// become RFC 9457 problem documents in one place (renderError).
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/wallet"
+)
+
+// Check is one readiness check: nil when the dependency is usable.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Version      string
+	PublicPrefix string // path prefix under which a gateway exposes the agent
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	Auth         *iam.Authenticator
+	Wallets      *wallet.Service
+	Ready        []Check
+}
+
+// Server is the HTTP API.
+type Server struct {
+	version  string
+	prefix   string
+	maxBody  int64
+	logger   *slog.Logger
+	auth     *iam.Authenticator
+	wallets  *wallet.Service
+	ready    []Check
+	router   chi.Router
+}
+
+// New returns the API handler.
+func New(o Options) *Server {
+	s := &Server{
+		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
+		auth: o.Auth, wallets: o.Wallets, ready: o.Ready,
+	}
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.accessLog, s.recoverer, s.limitBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusMethodNotAllowed, "method-not-allowed",
+			"the method "+r.Method+" is not allowed on this resource")
+	})
+
+	r.Get("/_system/health", s.health)
+	r.Get("/_system/ready", s.readiness)
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.tenantOnly)
+		r.Get("/secrets", s.listSecrets)
+		r.Get("/secrets/*", s.getSecretOrMetadata)
+		r.Put("/secrets/*", s.putSecret)
+		r.Delete("/secrets/*", s.deleteSecret)
+		r.Post("/secrets/*", s.secretAction)
+	})
+	s.router = r
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Routes lists the registered method and route patterns, for tests and the
+// API description.
+func (s *Server) Routes() [][2]string {
+	var out [][2]string
+	_ = chi.Walk(s.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, [2]string{method, route})
+		return nil
+	})
+	return out
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
+}
+
+type readyCheck struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	checks := make([]readyCheck, 0, len(s.ready)+1)
+	ok := true
+	for _, c := range s.ready {
+		rc := readyCheck{Name: c.Name, Status: "ok"}
+		if err := c.Run(r.Context()); err != nil {
+			ok = false
+			rc.Status, rc.Detail = "failing", err.Error()
+			logger(r).Warn("readiness check failing", "check", c.Name, "error", err.Error())
+		}
+		checks = append(checks, rc)
+	}
+	if missing := s.wallets.MissingSeeds(); len(missing) > 0 {
+		ok = false
+		checks = append(checks, readyCheck{Name: "wallet-seeds", Status: "failing",
+			Detail: "wallet seed missing from the secret store for " + plural(len(missing), "wallet")})
+	}
+	status, state := http.StatusOK, "ready"
+	if !ok {
+		status, state = http.StatusServiceUnavailable, "not-ready"
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, map[string]any{"status": state, "checks": checks})
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return itoa(n) + " " + word + "s"
+}
