@@ -525,8 +525,9 @@ func testDestroy(t *testing.T, s secret.Store) {
 		}
 		_, err := s.Get(ctx, p, 1)
 		wantErr(t, err, secret.ErrNotFound, "Get(1) after Destroy and Undelete")
-		if v := versionMeta(t, mustMetadata(t, s, p), 1); !v.Destroyed {
-			t.Fatalf("version 1 after Destroy: %+v, want Destroyed", v)
+		// Undelete skips destroyed versions, so the deletion mark stays.
+		if v := versionMeta(t, mustMetadata(t, s, p), 1); !v.Destroyed || v.Deleted == nil {
+			t.Fatalf("version 1 after Delete, Destroy, Undelete: %+v, want Destroyed and Deleted", v)
 		}
 		wantValue(t, mustGet(t, s, p, 0), "v2", 2)
 	})
