@@ -64,7 +64,8 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		writeProblem(w, r, http.StatusRequestEntityTooLarge, "body-too-large",
 			"the request body is larger than "+strconv.FormatInt(maxBytes.Limit, 10)+" bytes")
 	case errors.Is(err, errBadRequest), errors.Is(err, wallet.ErrInvalidName),
-		errors.Is(err, wallet.ErrInvalidInput), errors.Is(err, secret.ErrInvalidPath):
+		errors.Is(err, wallet.ErrInvalidInput), errors.Is(err, secret.ErrInvalidPath),
+		errors.Is(err, iam.ErrInvalidInput):
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 	case errors.Is(err, iam.ErrUnauthenticated):
 		logger(r).Warn("authentication failed")
@@ -72,12 +73,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, errForbidden):
 		writeProblem(w, r, http.StatusForbidden, "forbidden", "the caller may not perform this operation")
 	case errors.Is(err, secret.ErrNotFound), errors.Is(err, wallet.ErrNotFound),
-		errors.Is(err, store.ErrNotFound):
+		errors.Is(err, store.ErrNotFound), errors.Is(err, iam.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
 	case errors.Is(err, secret.ErrCASMismatch):
 		writeProblem(w, r, http.StatusConflict, "cas-mismatch",
 			"check-and-set failed: the current version is not the one given in cas")
-	case errors.Is(err, wallet.ErrExists):
+	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, secret.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		logger(r).Warn("backend unavailable", "error", err.Error())

@@ -28,7 +28,11 @@ type Options struct {
 	Logger       *slog.Logger
 	Auth         *iam.Authenticator
 	Wallets      *wallet.Service
-	Ready        []Check
+	Entities     *iam.Entities
+	// Mnemonic turns a BIP39 mnemonic and passphrase into a seed; nil
+	// accepts hex seeds only.
+	Mnemonic func(mnemonic, passphrase string) ([]byte, error)
+	Ready    []Check
 }
 
 // Server is the HTTP API.
@@ -39,6 +43,8 @@ type Server struct {
 	logger   *slog.Logger
 	auth     *iam.Authenticator
 	wallets  *wallet.Service
+	entities *iam.Entities
+	mnemonic func(mnemonic, passphrase string) ([]byte, error)
 	ready    []Check
 	router   chi.Router
 }
@@ -47,7 +53,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{
 		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
-		auth: o.Auth, wallets: o.Wallets, ready: o.Ready,
+		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, mnemonic: o.Mnemonic, ready: o.Ready,
 	}
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.accessLog, s.recoverer, s.limitBody)
@@ -62,6 +68,23 @@ func New(o Options) *Server {
 	r.Get("/_system/health", s.health)
 	r.Get("/_system/ready", s.readiness)
 
+	r.Group(func(r chi.Router) {
+		r.Use(s.adminOnly)
+		r.Post("/wallets", s.createWallet)
+		r.Post("/iam/entities", s.createEntity)
+		r.Get("/iam/entities", s.listEntities)
+		r.Get("/iam/entities/{id}", s.getEntity)
+		r.Delete("/iam/entities/{id}", s.deleteEntity)
+		r.Put("/iam/entities/{id}/name", s.renameEntity)
+		r.Put("/iam/entities/{id}/walletId", s.moveEntity)
+		r.Post("/iam/apikey-authentication", s.addAPIKey)
+		r.Delete("/iam/apikey-authentication", s.removeAPIKey)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.adminOrTenant)
+		r.Get("/wallets", s.listWallets)
+		r.Get("/wallets/{walletId}", s.getWallet)
+	})
 	r.Group(func(r chi.Router) {
 		r.Use(s.tenantOnly)
 		r.Get("/secrets", s.listSecrets)

@@ -289,3 +289,8 @@ func (w *Wallet) Seed(ctx context.Context) ([]byte, error) {
 	w.svc.noteSeed(w.rec.ID, err)
 	return seed, err
 }
+
+// List returns one page of wallet records and the total number.
+func (s *Service) List(ctx context.Context, p store.Page) ([]store.Wallet, int, error) {
+	return s.records.ListWallets(ctx, p)
+}
