@@ -77,7 +77,8 @@ var _ secret.Store = (*Store)(nil)
 // Open opens the store in the SQLite file at path, creating the file (mode
 // 0600, parent directory 0700) and migrating its schema as needed. The first
 // Open of a new file records a key check value for masterKey (32 bytes);
-// later Opens with a different key fail with ErrWrongMasterKey.
+// later Opens with a different key fail with ErrWrongMasterKey. Open keeps
+// no reference to masterKey, so the caller may clear it afterwards.
 func Open(ctx context.Context, path string, masterKey []byte, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
