@@ -89,9 +89,10 @@ type Metadata struct {
 //     never written returns ErrNotFound. Versions that do not exist are
 //     ignored, as in Vault.
 //   - Metadata returns ErrNotFound when the path was never written.
-//   - List returns the names (Path.Name) directly under dir that have
-//     metadata, sorted ascending, including names whose current version is
-//     deleted.
+//   - List returns every secret below dir, at any depth, as its path
+//     relative to dir, sorted by bytes, including secrets whose current
+//     version is deleted or destroyed. Names may contain '/'.
+//   - Metadata's OldestVersion is the lowest version still kept.
 type Store interface {
 	Put(ctx context.Context, p Path, value string, opts PutOptions) (int, error)
 	Get(ctx context.Context, p Path, version int) (Secret, error)
