@@ -203,7 +203,9 @@ func (s *Store) GetDID(ctx context.Context, walletID, shortForm string) (store.D
 }
 
 // ListDIDs returns a page of the wallet's DIDs and how many it has.
-func (s *Store) ListDIDs(ctx context.Context, walletID string, p store.Page) ([]store.DID, int, error) {
+func (s *Store) ListDIDs(
+	ctx context.Context, walletID string, p store.Page,
+) ([]store.DID, int, error) {
 	var (
 		ds    []store.DID
 		total int

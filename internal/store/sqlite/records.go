@@ -135,23 +135,17 @@ func (s *Store) LookupAPIKey(ctx context.Context, hash []byte) (store.Principal,
 		JOIN wallets w ON w.id = e.wallet_id
 		WHERE k.hash = ?`, hash)
 	var (
-		p                            store.Principal
-		eCreated, eUpdated, wCreated string
-		wUpdated                     string
-		state                        string
+		p     store.Principal
+		state string
 	)
-	err := row.Scan(&p.Entity.ID, &p.Entity.Name, &p.Entity.WalletID, &eCreated, &eUpdated,
-		&p.Wallet.ID, &p.Wallet.Name, &state, &p.Wallet.SeedDigest, &wCreated, &wUpdated)
+	err := row.Scan(&p.Entity.ID, &p.Entity.Name, &p.Entity.WalletID,
+		timeColumn{&p.Entity.CreatedAt}, timeColumn{&p.Entity.UpdatedAt},
+		&p.Wallet.ID, &p.Wallet.Name, &state, &p.Wallet.SeedDigest,
+		timeColumn{&p.Wallet.CreatedAt}, timeColumn{&p.Wallet.UpdatedAt})
 	if err != nil {
 		return store.Principal{}, mapErr("looking up api key", err)
 	}
 	p.Wallet.State = store.WalletState(state)
-	err = parseTimes(
-		timeField{eCreated, &p.Entity.CreatedAt}, timeField{eUpdated, &p.Entity.UpdatedAt},
-		timeField{wCreated, &p.Wallet.CreatedAt}, timeField{wUpdated, &p.Wallet.UpdatedAt})
-	if err != nil {
-		return store.Principal{}, fmt.Errorf("looking up api key: %w", err)
-	}
 	return p, nil
 }
 
@@ -195,7 +189,9 @@ func (s *Store) GetDID(ctx context.Context, walletID, shortForm string) (store.D
 }
 
 // ListDIDs returns a page of the wallet's DIDs and how many it has.
-func (s *Store) ListDIDs(ctx context.Context, walletID string, p store.Page) ([]store.DID, int, error) {
+func (s *Store) ListDIDs(
+	ctx context.Context, walletID string, p store.Page,
+) ([]store.DID, int, error) {
 	ds, total, err := list(ctx, s.read, p, scanDID,
 		`SELECT count(*) FROM dids WHERE wallet_id = ?`,
 		`SELECT `+didColumns+` FROM dids WHERE wallet_id = ?
@@ -211,58 +207,53 @@ type scanner interface {
 
 func scanWallet(r scanner) (store.Wallet, error) {
 	var (
-		w                store.Wallet
-		state            string
-		created, updated string
+		w     store.Wallet
+		state string
 	)
-	if err := r.Scan(&w.ID, &w.Name, &state, &w.SeedDigest, &created, &updated); err != nil {
+	err := r.Scan(&w.ID, &w.Name, &state, &w.SeedDigest,
+		timeColumn{&w.CreatedAt}, timeColumn{&w.UpdatedAt})
+	if err != nil {
 		return store.Wallet{}, err
 	}
 	w.State = store.WalletState(state)
-	err := parseTimes(timeField{created, &w.CreatedAt}, timeField{updated, &w.UpdatedAt})
-	return w, err
+	return w, nil
 }
 
 func scanEntity(r scanner) (store.Entity, error) {
-	var (
-		e                store.Entity
-		created, updated string
-	)
-	if err := r.Scan(&e.ID, &e.Name, &e.WalletID, &created, &updated); err != nil {
+	var e store.Entity
+	err := r.Scan(&e.ID, &e.Name, &e.WalletID, timeColumn{&e.CreatedAt}, timeColumn{&e.UpdatedAt})
+	if err != nil {
 		return store.Entity{}, err
 	}
-	err := parseTimes(timeField{created, &e.CreatedAt}, timeField{updated, &e.UpdatedAt})
-	return e, err
+	return e, nil
 }
 
 func scanDID(r scanner) (store.DID, error) {
-	var (
-		d       store.DID
-		created string
-	)
+	var d store.DID
 	err := r.Scan(&d.WalletID, &d.DIDIndex, &d.ShortForm, &d.LongForm, &d.Status, &d.Keys,
-		&created)
+		timeColumn{&d.CreatedAt})
 	if err != nil {
 		return store.DID{}, err
 	}
-	err = parseTimes(timeField{created, &d.CreatedAt})
-	return d, err
+	return d, nil
 }
 
-// timeField pairs stored text with the field it is parsed into.
-type timeField struct {
-	text string
-	dst  *time.Time
+// timeColumn scans a stored timestamp into the time.Time it points to.
+type timeColumn struct {
+	dst *time.Time
 }
 
-func parseTimes(fields ...timeField) error {
-	for _, f := range fields {
-		t, err := parseTime(f.text)
-		if err != nil {
-			return err
-		}
-		*f.dst = t
+// Scan implements sql.Scanner.
+func (c timeColumn) Scan(src any) error {
+	text, ok := src.(string)
+	if !ok {
+		return fmt.Errorf("stored time is %T, want text", src)
 	}
+	t, err := parseTime(text)
+	if err != nil {
+		return err
+	}
+	*c.dst = t
 	return nil
 }
 

@@ -73,8 +73,6 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		return nil, fmt.Errorf("opening sqlite: %w", err)
 	}
 	write.SetMaxOpenConns(1)
-	write.SetConnMaxIdleTime(0)
-	write.SetConnMaxLifetime(0)
 	read, err := sql.Open("sqlite", dsn(abs, "_query_only=1"))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening sqlite: %w", err), write.Close())

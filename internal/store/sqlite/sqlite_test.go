@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"log/slog"
@@ -69,9 +68,7 @@ func TestOpen(t *testing.T) {
 			"synchronous":  "1", // NORMAL
 			"busy_timeout": "5000",
 		}
-		for name, db := range map[string]interface {
-			QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-		}{"write": s.write, "read": s.read} {
+		for name, db := range map[string]*sql.DB{"write": s.write, "read": s.read} {
 			for pragma, value := range want {
 				var got string
 				if err := db.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
