@@ -5,8 +5,11 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -138,12 +141,32 @@ func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 		checks = append(checks, readyCheck{Name: "wallet-seeds", Status: "failing",
 			Detail: "wallet seed missing from the secret store for " + plural(len(missing), "wallet")})
 	}
-	status, state := http.StatusOK, "ready"
-	if !ok {
-		status, state = http.StatusServiceUnavailable, "not-ready"
-		w.Header().Set("Retry-After", "5")
+	if ok {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+		return
 	}
-	writeJSON(w, status, map[string]any{"status": state, "checks": checks})
+	// Not ready is a problem document whose extension member "checks" says
+	// which dependency is failing and why.
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = json.NewEncoder(w).Encode(struct {
+		Problem
+		Checks []readyCheck `json:"checks"`
+	}{Problem{Type: problemBase + "not-ready", Title: "Service Unavailable",
+		Status: http.StatusServiceUnavailable, Detail: "the agent is not ready: " + failing(checks),
+		Instance: r.URL.Path}, checks})
+}
+
+func failing(checks []readyCheck) string {
+	var out []string
+	for _, c := range checks {
+		if c.Status != "ok" {
+			out = append(out, c.Name+": "+c.Detail)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func plural(n int, word string) string {
