@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/prism-agent/prism-agent/internal/seed"
 	"github.com/prism-agent/prism-agent/internal/store"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
@@ -89,7 +89,7 @@ func (s *Server) createWallet(w http.ResponseWriter, r *http.Request) {
 		defer clear(seed)
 		p.Seed = seed
 	} else if req.Passphrase != "" {
-		s.renderError(w, r, fmt.Errorf("%w: passphrase is only allowed with a mnemonic seed", errBadRequest))
+		s.renderError(w, r, fmt.Errorf("%w: a passphrase applies to a mnemonic seed only", errBadRequest))
 		return
 	}
 	rec, err := s.wallets.Create(r.Context(), p)
@@ -100,28 +100,14 @@ func (s *Server) createWallet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, toWalletResponse(rec))
 }
 
-// parseSeed accepts 128 hex characters or, when a mnemonic parser is
-// configured, a BIP39 mnemonic.
+// parseSeed accepts 128 hex characters or a BIP39 mnemonic with an
+// optional passphrase.
 func (s *Server) parseSeed(value, passphrase string) ([]byte, error) {
-	value = strings.TrimSpace(value)
-	if strings.ContainsAny(value, " \t\n") {
-		if s.mnemonic == nil {
-			return nil, fmt.Errorf("%w: seed must be 128 hexadecimal characters", errBadRequest)
-		}
-		seed, err := s.mnemonic(value, passphrase)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
-		}
-		return seed, nil
+	sd, err := seed.Parse(value, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	if passphrase != "" {
-		return nil, fmt.Errorf("%w: passphrase is only allowed with a mnemonic seed", errBadRequest)
-	}
-	seed, err := hex.DecodeString(value)
-	if err != nil || len(seed) != wallet.SeedLength {
-		return nil, fmt.Errorf("%w: seed must be 128 hexadecimal characters or a BIP39 mnemonic", errBadRequest)
-	}
-	return seed, nil
+	return sd.Bytes(), nil
 }
 
 func (s *Server) listWallets(w http.ResponseWriter, r *http.Request) {

@@ -32,10 +32,7 @@ type Options struct {
 	Auth         *iam.Authenticator
 	Wallets      *wallet.Service
 	Entities     *iam.Entities
-	// Mnemonic turns a BIP39 mnemonic and passphrase into a seed; nil
-	// accepts hex seeds only.
-	Mnemonic func(mnemonic, passphrase string) ([]byte, error)
-	Ready    []Check
+	Ready        []Check
 }
 
 // Server is the HTTP API.
@@ -47,7 +44,6 @@ type Server struct {
 	auth     *iam.Authenticator
 	wallets  *wallet.Service
 	entities *iam.Entities
-	mnemonic func(mnemonic, passphrase string) ([]byte, error)
 	ready    []Check
 	router   chi.Router
 }
@@ -56,7 +52,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{
 		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
-		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, mnemonic: o.Mnemonic, ready: o.Ready,
+		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, ready: o.Ready,
 	}
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.accessLog, s.recoverer, s.limitBody)

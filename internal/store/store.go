@@ -89,6 +89,10 @@ type Store interface {
 	// digest is taken.
 	CreateWallet(ctx context.Context, w Wallet) error
 	GetWallet(ctx context.Context, id string) (Wallet, error)
+	// SeedDigestInUse reports whether a wallet with this seed digest
+	// exists, so that a duplicate seed is refused before anything is
+	// written to the secret store.
+	SeedDigestInUse(ctx context.Context, digest []byte) (bool, error)
 	// ListWallets returns one page ordered by creation time then id, and
 	// the total number of wallets.
 	ListWallets(ctx context.Context, p Page) ([]Wallet, int, error)

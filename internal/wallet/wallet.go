@@ -107,6 +107,16 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (store.Wallet, err
 		return store.Wallet{}, fmt.Errorf("checking wallet id: %w", err)
 	}
 
+	if p.Seed != nil {
+		inUse, err := s.records.SeedDigestInUse(ctx, s.hasher.Seed(p.Seed))
+		if err != nil {
+			return store.Wallet{}, fmt.Errorf("checking seed: %w", err)
+		}
+		if inUse {
+			return store.Wallet{}, ErrExists
+		}
+	}
+
 	secrets, err := s.access.Secrets(ctx, p.ID)
 	if err != nil {
 		return store.Wallet{}, err

@@ -39,6 +39,13 @@ func (s *Store) GetWallet(ctx context.Context, id string) (store.Wallet, error) 
 	return w, mapErr("getting wallet", err)
 }
 
+// SeedDigestInUse reports whether a wallet has this seed digest.
+func (s *Store) SeedDigestInUse(ctx context.Context, digest []byte) (bool, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM wallets WHERE seed_digest = $1`, digest).Scan(&n)
+	return n > 0, mapErr("checking seed digest", err)
+}
+
 // ListWallets returns a page of wallets and the number of wallets.
 func (s *Store) ListWallets(ctx context.Context, p store.Page) ([]store.Wallet, int, error) {
 	ws, total, err := list(ctx, s.pool, p, scanWallet,

@@ -35,6 +35,13 @@ func (s *Store) GetWallet(ctx context.Context, id string) (store.Wallet, error) 
 	return w, mapErr("getting wallet", err)
 }
 
+// SeedDigestInUse reports whether a wallet has this seed digest.
+func (s *Store) SeedDigestInUse(ctx context.Context, digest []byte) (bool, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM wallets WHERE seed_digest = ?`, digest).Scan(&n)
+	return n > 0, mapErr("checking seed digest", err)
+}
+
 // ListWallets returns a page of wallets and the number of wallets.
 func (s *Store) ListWallets(ctx context.Context, p store.Page) ([]store.Wallet, int, error) {
 	ws, total, err := list(ctx, s.read, p, scanWallet,

@@ -12,6 +12,24 @@ func testWallets(t *testing.T, open func(*testing.T) store.Store) {
 	existing := newWallet("w-existing", 0)
 	mustCreateWallet(t, s, existing)
 
+	t.Run("SeedDigestInUse", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			digest []byte
+			want   bool
+		}{
+			{"ok/in use", existing.SeedDigest, true},
+			{"ok/unused", digest("never-used"), false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := s.SeedDigestInUse(t.Context(), tc.digest)
+				if err != nil || got != tc.want {
+					t.Fatalf("SeedDigestInUse = %v, %v; want %v", got, err, tc.want)
+				}
+			})
+		}
+	})
+
 	t.Run("CreateWallet", func(t *testing.T) {
 		noDigest := newWallet("w-no-digest", 1)
 		noDigest.SeedDigest = nil
