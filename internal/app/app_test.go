@@ -45,7 +45,9 @@ type agent struct {
 	app    *App
 	srv    *httptest.Server
 	apiKey string
-	logs   *syncBuffer
+	// adminToken, when set, is sent as x-admin-api-key instead of apikey.
+	adminToken string
+	logs       *syncBuffer
 }
 
 // backend names a configuration of the agent's two stores.
@@ -138,7 +140,11 @@ func (a *agent) do(method, path string, body any, headers ...string) response {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("apikey", a.apiKey)
+	if a.adminToken != "" {
+		req.Header.Set("x-admin-api-key", a.adminToken)
+	} else {
+		req.Header.Set("apikey", a.apiKey)
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])
