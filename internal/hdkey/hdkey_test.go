@@ -402,3 +402,47 @@ func BenchmarkDerive(b *testing.B) {
 		})
 	}
 }
+
+// TestPrismSpecKeys checks the secp256k1 private keys that the PRISM
+// method's deterministic-DID proposal publishes for its test seed.
+func TestPrismSpecKeys(t *testing.T) {
+	seed := mustHex(t, "3b32a5049f2b4e3af31ec5c1ae75fada1ad2eb8be5accf56ada343ad89eeb083"+
+		"208e538b3b97836e3bd7048c131421bf5bea9e3a1d25812a2d831e2bab89e058")
+	want := map[string]string{
+		"m/29'/29'/0'/1'/0'": "158bf13202ccafe551b5b4e60ed516efe0fe190e5c1421c3387f0f9fef2a6111",
+		"m/29'/29'/0'/1'/1'": "a6836a79808f82cf91a443e6040041f12799a2567039b29b72bb0a31357368d1",
+		"m/29'/29'/0'/8'/0'": "12d9eda38cc9a8a26b3ffb5d421367977bb3adbe766e188ec54f3c713d123681",
+		"m/29'/29'/1'/1'/0'": "7419c4c397bcc7209dadbd8a7b9a957ea9266bea605867a330b5d40073e9df30",
+		"m/29'/29'/1'/1'/1'": "9525cb7bfbce9b34da5e730aa82d5a1779bd5a337777909059a9ee91b244d561",
+		"m/29'/29'/1'/8'/0'": "856b8496af764af3f8b864f3dbf00be61aeee46e531f07248ff77dc58eb51160",
+		"m/29'/29'/2'/1'/0'": "591f15d298c49611003bf7b85b7d4b4d100aa34a9680e1faf55a409f837e2f96",
+		"m/29'/29'/2'/1'/1'": "61a9950ff1c6cb3775e2776c7772ed1bd0bd8f9ced15cffd7d633f893ef55cd8",
+		"m/29'/29'/2'/8'/0'": "1e17ca1575b2084366441abb2c109fc0600e495e6b7097d1678645b7662d4ca6",
+	}
+	for path, priv := range want {
+		t.Run("ok/"+path, func(t *testing.T) {
+			p, err := ParsePath(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := Derive(Secp256k1, seed, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(k.PrivateKey()); got != priv {
+				t.Fatalf("got %s, want %s", got, priv)
+			}
+		})
+	}
+	t.Run("ok/master-public-key", func(t *testing.T) {
+		p, _ := PrismPath(0, 1, 0)
+		k, err := Derive(Secp256k1, seed, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const pub = "023f7c75c9e5fba08fea1640d6faa3f8dc0151261d2b56026d46ddcbe1fc5a5bbb"
+		if got := hex.EncodeToString(k.PublicKey()); got != pub {
+			t.Fatalf("got %s", got)
+		}
+	})
+}
