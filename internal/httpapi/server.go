@@ -66,6 +66,7 @@ func New(o Options) *Server {
 
 	r.Get("/_system/health", s.health)
 	r.Get("/_system/ready", s.readiness)
+	r.Get("/dids/{didRef}", s.resolveDID)
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.adminOnly)
@@ -91,6 +92,10 @@ func New(o Options) *Server {
 		r.Put("/secrets/*", s.putSecret)
 		r.Delete("/secrets/*", s.deleteSecret)
 		r.Post("/secrets/*", s.secretAction)
+		r.Post("/did-registrar/dids", s.createDID)
+		r.Get("/did-registrar/dids", s.listDIDs)
+		r.Get("/did-registrar/dids/{didRef}", s.getDID)
+		r.Post("/did-registrar/dids/{didRef}/signatures", s.signWithDID)
 	})
 	s.router = r
 	return s
