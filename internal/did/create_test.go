@@ -48,9 +48,9 @@ func TestTemplateValidate(t *testing.T) {
 		{name: "ok/services-and-contexts", tmpl: Template{
 			PublicKeys: []PublicKeyTemplate{key("k", PurposeAuthentication, "")},
 			Services: []ServiceTemplate{
-				svc("s1", ServiceType{"LinkedDomains"}, `"https://example.com/"`),
-				svc("s2", ServiceType{"A", "B"}, `["https://a.example",{"uri":"https://b.example"}]`),
-				svc("s3", ServiceType{"DIDCommMessaging"}, `{"uri":"https://c.example"}`),
+				svc("s1", ServiceType{Names: []string{"LinkedDomains"}}, `"https://example.com/"`),
+				svc("s2", ServiceType{Names: []string{"A", "B"}, List: true}, `["https://a.example",{"uri":"https://b.example"}]`),
+				svc("s3", ServiceType{Names: []string{"DIDCommMessaging"}}, `{"uri":"https://c.example"}`),
 			},
 			Contexts: []string{"https://example.com/ctx/v1"},
 		}},
@@ -59,7 +59,7 @@ func TestTemplateValidate(t *testing.T) {
 		{name: "fail/too-many-keys", tmpl: Template{PublicKeys: many(MaxPublicKeys)}, wantErr: "at most 49 public keys"},
 		{name: "fail/reserved-id", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("master0", PurposeAuthentication, "")}}, wantErr: "reserved"},
 		{name: "fail/duplicate-id", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, ""), key("a", PurposeAssertionMethod, "")}}, wantErr: `duplicate id "a"`},
-		{name: "fail/key-and-service-share-id", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("a", ServiceType{"T"}, `"https://x"`)}}, wantErr: "already used by a public key"},
+		{name: "fail/key-and-service-share-id", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("a", ServiceType{Names: []string{"T"}}, `"https://x"`)}}, wantErr: "already used by a public key"},
 		{name: "fail/empty-id", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("", PurposeAuthentication, "")}}, wantErr: "id is empty"},
 		{name: "fail/id-with-slash", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a/b", PurposeAuthentication, "")}}, wantErr: "may contain only"},
 		{name: "fail/id-with-hash", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a#b", PurposeAuthentication, "")}}, wantErr: "may contain only"},
@@ -72,15 +72,15 @@ func TestTemplateValidate(t *testing.T) {
 		{name: "fail/ed25519-key-agreement", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeKeyAgreement, Ed25519)}}, wantErr: "cannot be used for keyAgreement"},
 		{name: "fail/ed25519-capability", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeCapabilityInvocation, Ed25519)}}, wantErr: "cannot be used"},
 		{name: "fail/x25519-authentication", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, X25519)}}, wantErr: "cannot be used for authentication"},
-		{name: "fail/service-no-endpoint", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{{ID: "s", Type: ServiceType{"T"}}}}, wantErr: "endpoint is not valid JSON"},
-		{name: "fail/service-relative-uri", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{"T"}, `"/relative"`)}}, wantErr: "absolute URI"},
-		{name: "fail/service-number", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{"T"}, `42`)}}, wantErr: "must be a URI"},
-		{name: "fail/service-empty-array", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{"T"}, `[]`)}}, wantErr: "empty array"},
-		{name: "fail/service-array-item", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{"T"}, `["https://a", 1]`)}}, wantErr: "item 2"},
-		{name: "fail/service-endpoint-too-long", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{"T"}, `"https://a.example/`+strings.Repeat("x", 300)+`"`)}}, wantErr: "at most 300"},
-		{name: "fail/service-no-type", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", nil, `"https://a"`)}}, wantErr: "type is empty"},
-		{name: "fail/service-type-space", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{" T"}, `"https://a"`)}}, wantErr: "white space"},
-		{name: "fail/service-duplicate", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{"T"}, `"https://a"`), svc("s", ServiceType{"T"}, `"https://b"`)}}, wantErr: `duplicate id "s"`},
+		{name: "fail/service-no-endpoint", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{{ID: "s", Type: ServiceType{Names: []string{"T"}}}}}, wantErr: "endpoint is not valid JSON"},
+		{name: "fail/service-relative-uri", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{"T"}}, `"/relative"`)}}, wantErr: "absolute URI"},
+		{name: "fail/service-number", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{"T"}}, `42`)}}, wantErr: "must be a URI"},
+		{name: "fail/service-empty-array", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{"T"}}, `[]`)}}, wantErr: "empty array"},
+		{name: "fail/service-array-item", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{"T"}}, `["https://a", 1]`)}}, wantErr: "item 2"},
+		{name: "fail/service-endpoint-too-long", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{"T"}}, `"https://a.example/`+strings.Repeat("x", 300)+`"`)}}, wantErr: "at most 300"},
+		{name: "fail/service-no-type", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{}, `"https://a"`)}}, wantErr: "type is empty"},
+		{name: "fail/service-type-space", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{" T"}}, `"https://a"`)}}, wantErr: "white space"},
+		{name: "fail/service-duplicate", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Services: []ServiceTemplate{svc("s", ServiceType{Names: []string{"T"}}, `"https://a"`), svc("s", ServiceType{Names: []string{"T"}}, `"https://b"`)}}, wantErr: `duplicate id "s"`},
 		{name: "fail/context-not-uri", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Contexts: []string{"ctx"}}, wantErr: "context 1"},
 		{name: "fail/context-duplicate", tmpl: Template{PublicKeys: []PublicKeyTemplate{key("a", PurposeAuthentication, "")}, Contexts: []string{"https://a", "https://a"}}, wantErr: "duplicate"},
 	}
@@ -119,7 +119,7 @@ func TestTemplateJSON(t *testing.T) {
 	if err := tmpl.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if len(tmpl.Services[1].Type) != 2 || tmpl.PublicKeys[0].curve() != Secp256k1 {
+	if len(tmpl.Services[1].Type.Names) != 2 || tmpl.PublicKeys[0].curve() != Secp256k1 {
 		t.Fatalf("decoded %+v", tmpl)
 	}
 	out, err := json.Marshal(tmpl)
@@ -251,10 +251,10 @@ func TestCreateDocument(t *testing.T) {
 			{ID: "del-1", Purpose: PurposeCapabilityDelegation},
 		},
 		Services: []ServiceTemplate{
-			{ID: "ld", Type: ServiceType{"LinkedDomains"}, ServiceEndpoint: endpoint(`"https://example.com/"`)},
-			{ID: "dc", Type: ServiceType{"DIDCommMessaging"},
+			{ID: "ld", Type: ServiceType{Names: []string{"LinkedDomains"}}, ServiceEndpoint: endpoint(`"https://example.com/"`)},
+			{ID: "dc", Type: ServiceType{Names: []string{"DIDCommMessaging"}},
 				ServiceEndpoint: endpoint(`{ "uri": "https://m.example", "accept": ["didcomm/v2"] }`)},
-			{ID: "multi", Type: ServiceType{"A", "B"},
+			{ID: "multi", Type: ServiceType{Names: []string{"A", "B"}, List: true},
 				ServiceEndpoint: endpoint(`["https://a.example", {"uri":"https://b.example"}]`)},
 		},
 		Contexts: []string{"https://example.com/ctx/v1"},

@@ -127,7 +127,7 @@ func (d DID) Document() (*Document, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: service %q: %s", ErrInvalidDID, s.GetId(), err)
 		}
-		for _, name := range t {
+		for _, name := range t.Names {
 			types[name] = true
 		}
 		doc.Service = append(doc.Service, Service{ID: id + "#" + s.GetId(), Type: t,

@@ -209,6 +209,8 @@ func TestParseRejects(t *testing.T) {
 		"service-empty-type":    op([]*prismpb.PublicKey{master}, service("s", "", "https://a.example"), nil),
 		"service-empty-array":   op([]*prismpb.PublicKey{master}, service("s", "T", "[]"), nil),
 		"service-duplicate-id":  op([]*prismpb.PublicKey{master}, append(service("s", "T", "https://a"), service("s", "T", "https://b")...), nil),
+		"service-type-numbers":  op([]*prismpb.PublicKey{master}, service("s", "[1,2]", "https://a"), nil),
+		"service-type-spaced":   op([]*prismpb.PublicKey{master}, service("s", `["A", "B"]`, "https://a"), nil),
 		"service-spaced-json":   op([]*prismpb.PublicKey{master}, service("s", "T", `{"uri": "https://a"}`), nil),
 		"context-not-uri":       op([]*prismpb.PublicKey{master}, nil, []string{"not a uri"}),
 		"context-duplicate":     op([]*prismpb.PublicKey{master}, nil, []string{"https://a.example", "https://a.example"}),
@@ -231,7 +233,8 @@ func TestParseRejects(t *testing.T) {
 		// objects; a percent-encoded id is a valid fragment.
 		s := op([]*prismpb.PublicKey{master, testKey("a%20b", prismpb.KeyUsage_REVOCATION_KEY)},
 			append(service("s1", `["A","B"]`, `["https://a.example",{"uri":"https://b.example"}]`),
-				service("s2", "DIDCommMessaging", `{"uri":"https://c.example","accept":["didcomm/v2"]}`)...),
+				append(service("s2", "DIDCommMessaging", `{"uri":"https://c.example","accept":["didcomm/v2"]}`),
+					service("s3", `["LinkedDomains"]`, "https://d.example")...)...),
 			[]string{"https://ctx.example/v1"})
 		d, err := Parse(s)
 		if err != nil {
@@ -239,6 +242,13 @@ func TestParseRejects(t *testing.T) {
 		}
 		if d.String() != s {
 			t.Fatal("re-encoding differs")
+		}
+		doc, err := d.Document()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := json.Marshal(doc.Service[2].Type); string(got) != `["LinkedDomains"]` {
+			t.Fatalf("one-name list rendered as %s", got)
 		}
 	})
 	t.Run("fail/short-form-required-long", func(t *testing.T) {

@@ -10,50 +10,58 @@ import (
 	"unicode"
 )
 
-// ServiceType is a service's type: one name, or several. In JSON and in
-// the PRISM operation a single name is a plain string and several are an
-// array, as in the Identus Cloud Agent.
-type ServiceType []string
+// ServiceType is a service's type: one name, or a list of names. In JSON
+// and in the PRISM operation a single name is a plain string and a list is
+// an array (even of one name), as in the Identus Cloud Agent, so the two
+// spellings of one name stay distinct and re-encode as they came.
+type ServiceType struct {
+	Names []string
+	// List is true when the type is written as an array.
+	List bool
+}
 
-// MarshalJSON writes one name as a string, several as an array.
+// MarshalJSON writes a single name as a string, a list as an array.
 func (t ServiceType) MarshalJSON() ([]byte, error) {
-	if len(t) == 1 {
-		return json.Marshal(t[0])
+	if !t.List && len(t.Names) == 1 {
+		return json.Marshal(t.Names[0])
 	}
-	return json.Marshal([]string(t))
+	return json.Marshal(t.Names)
 }
 
 // UnmarshalJSON accepts a string or an array of strings.
 func (t *ServiceType) UnmarshalJSON(b []byte) error {
 	var one string
 	if err := json.Unmarshal(b, &one); err == nil {
-		*t = ServiceType{one}
+		*t = ServiceType{Names: []string{one}}
 		return nil
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
 		return errors.New("service type must be a string or an array of strings")
 	}
-	*t = many
+	*t = ServiceType{Names: many, List: true}
 	return nil
 }
 
 // encode is the type as the operation's string: a bare name, or a compact
 // JSON array of names.
 func (t ServiceType) encode() string {
-	if len(t) == 1 {
-		return t[0]
+	if !t.List && len(t.Names) == 1 {
+		return t.Names[0]
 	}
-	b, _ := json.Marshal([]string(t))
+	b, _ := json.Marshal(t.Names)
 	return string(b)
 }
 
 // validate checks the names; the error is a bare description.
 func (t ServiceType) validate() error {
-	if len(t) == 0 {
+	switch {
+	case len(t.Names) == 0:
 		return errors.New("type is empty")
+	case !t.List && len(t.Names) > 1:
+		return errors.New("several type names must be a list")
 	}
-	for _, name := range t {
+	for _, name := range t.Names {
 		if err := validateTypeName(name); err != nil {
 			return err
 		}
@@ -79,24 +87,29 @@ func validateTypeName(name string) error {
 	return nil
 }
 
-// decodeServiceType reads the operation's type string: a JSON array of
-// names when it parses as one (and is written compactly, so that the
-// encoding is unique), otherwise a single name.
+// decodeServiceType reads the operation's type string: a JSON array when
+// it parses as one (it must hold strings and be written compactly, so that
+// the encoding is unique), otherwise a single name.
 func decodeServiceType(s string) (ServiceType, error) {
-	if strings.HasPrefix(s, "[") {
-		var names []string
-		if err := json.Unmarshal([]byte(s), &names); err == nil {
-			t := ServiceType(names)
-			if len(t) == 0 {
-				return nil, errors.New("type is an empty array")
+	var items []any
+	if strings.HasPrefix(s, "[") && json.Unmarshal([]byte(s), &items) == nil {
+		t := ServiceType{List: true}
+		for _, item := range items {
+			name, ok := item.(string)
+			if !ok {
+				return ServiceType{}, errors.New("type array holds a non-string")
 			}
-			if t.encode() != s {
-				return nil, errors.New("type array is not compactly encoded")
-			}
-			return t, t.validate()
+			t.Names = append(t.Names, name)
 		}
+		if len(t.Names) == 0 {
+			return ServiceType{}, errors.New("type is an empty array")
+		}
+		if t.encode() != s {
+			return ServiceType{}, errors.New("type array is not compactly encoded")
+		}
+		return t, t.validate()
 	}
-	t := ServiceType{s}
+	t := ServiceType{Names: []string{s}}
 	return t, t.validate()
 }
 
