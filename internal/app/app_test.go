@@ -17,6 +17,7 @@ import (
 
 	"github.com/prism-agent/prism-agent/internal/config"
 	"github.com/prism-agent/prism-agent/internal/secret"
+	"github.com/prism-agent/prism-agent/internal/store"
 	"github.com/prism-agent/prism-agent/internal/testenv"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
@@ -438,3 +439,5 @@ func TestGeneratedKeyFiles(t *testing.T) {
 		t.Fatal("the API key is stored in clear")
 	}
 }
+
+func storePage(offset, limit int) store.Page { return store.Page{Offset: offset, Limit: limit} }
