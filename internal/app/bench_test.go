@@ -30,30 +30,13 @@ func BenchmarkReadSecret(b *testing.B) {
 	}
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
-			env := be.env
-			env["PRISM_DATA_DIR"] = b.TempDir()
-			cfg, err := config.Load(nil, func(k string) (string, bool) { x, ok := env[k]; return x, ok }, io.Discard)
-			if err != nil {
-				b.Fatal(err)
-			}
-			a, err := New(context.Background(), cfg, "bench", slog.New(slog.NewJSONHandler(io.Discard, nil)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer a.Close()
-			srv := httptest.NewServer(a.Handler)
-			defer srv.Close()
-			key, err := os.ReadFile(a.DefaultAPIKeyFile)
-			if err != nil {
-				b.Fatal(err)
-			}
-			apiKey := strings.TrimSpace(string(key))
-			put, _ := http.NewRequest("PUT", srv.URL+"/secrets/bench", strings.NewReader(`{"value":"v"}`))
+			url, apiKey := benchAgent(b, be.env)
+			put, _ := http.NewRequest("PUT", url+"/secrets/bench", strings.NewReader(`{"value":"v"}`))
 			put.Header.Set("apikey", apiKey)
 			if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode >= 300 {
 				b.Fatalf("storing the secret: %v", err)
 			}
-			req, _ := http.NewRequest("GET", srv.URL+"/secrets/bench", nil)
+			req, _ := http.NewRequest("GET", url+"/secrets/bench", nil)
 			req.Header.Set("apikey", apiKey)
 			b.ResetTimer()
 			for b.Loop() {
@@ -82,4 +65,63 @@ func BenchmarkReadSecret(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchAgent starts an agent for a benchmark and returns its URL and the
+// default wallet's API key.
+func benchAgent(b *testing.B, env map[string]string) (string, string) {
+	b.Helper()
+	env["PRISM_DATA_DIR"] = b.TempDir()
+	cfg, err := config.Load(nil, func(k string) (string, bool) { x, ok := env[k]; return x, ok }, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, "bench", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() })
+	srv := httptest.NewServer(a.Handler)
+	b.Cleanup(srv.Close)
+	key, err := os.ReadFile(a.DefaultAPIKeyFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv.URL, strings.TrimSpace(string(key))
+}
+
+// BenchmarkCreateDID creates a DID with one secp256k1 authentication key
+// (plus master0) through the API: derivation, encoding, did-index
+// allocation and the record write.
+func BenchmarkCreateDID(b *testing.B) {
+	v := testenv.StartVaultDev(b)
+	pg := testenv.PostgresURL(b)
+	body := `{"documentTemplate":{"publicKeys":[{"id":"auth-1","purpose":"authentication"}],` +
+		`"services":[],"contexts":[]}}`
+	for _, be := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"embedded+sqlite", map[string]string{}},
+		{"vault+postgres", map[string]string{"SECRET_STORAGE_BACKEND": "vault", "VAULT_ADDR": v.Addr,
+			"VAULT_TOKEN": v.RootToken, "DATABASE_URL": pg}},
+	} {
+		b.Run(be.name, func(b *testing.B) {
+			url, key := benchAgent(b, be.env)
+			for b.Loop() {
+				req, _ := http.NewRequest("POST", url+"/did-registrar/dids", strings.NewReader(body))
+				req.Header.Set("apikey", key)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
 }
