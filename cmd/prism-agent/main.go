@@ -1,6 +1,7 @@
 // Command prism-agent runs the PRISM identity agent.
 //
 //	prism-agent serve            run the agent (embedded stores by default)
+//	prism-agent vault bootstrap  configure Vault for the agent
 //	prism-agent version          print the version
 //
 // Configuration comes from environment variables (each also readable from
@@ -31,8 +32,9 @@ var version = "dev"
 const usage = `usage: prism-agent <command> [flags]
 
 commands:
-  serve     run the agent
-  version   print the version
+  serve             run the agent
+  vault bootstrap   configure a Vault server for the agent (needs a sudo token)
+  version           print the version
 `
 
 func main() {
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "serve":
 		return serve(args[1:], os.LookupEnv, stdout, stderr)
+	case "vault":
+		return vaultCommand(args[1:], os.LookupEnv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -23,6 +23,7 @@ import (
 	"github.com/prism-agent/prism-agent/internal/store/postgres"
 	"github.com/prism-agent/prism-agent/internal/store/sqlite"
 	"github.com/prism-agent/prism-agent/internal/vault"
+	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -49,6 +50,8 @@ type App struct {
 	Secrets secret.Store
 	Wallets *wallet.Service
 	Vault   *vault.Client
+	// Tenancy manages wallet identities and tokens in token-role mode.
+	Tenancy *tenancy.Tenancy
 
 	closers []io.Closer
 }
@@ -96,7 +99,13 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 		}
 	}
 	auth := iam.NewAuthenticator(hasher, a.Records, adminToken)
-	a.Wallets = wallet.NewService(a.Records, wallet.SharedAccess{Store: a.Secrets}, hasher, logger)
+	var access wallet.SecretAccess = wallet.SharedAccess{Store: a.Secrets}
+	var identities wallet.Identities
+	if cfg.WalletVaultAuth == config.WalletAuthTokenRole {
+		a.Tenancy = tenancy.New(a.Vault, tenancy.Options{TokenRole: cfg.Vault.TokenRole, Logger: logger})
+		access, identities = a.Tenancy, a.Tenancy
+	}
+	a.Wallets = wallet.NewService(a.Records, access, identities, hasher, logger)
 
 	ready := []httpapi.Check{
 		{Name: "database", Run: func(ctx context.Context) error {
@@ -215,6 +224,9 @@ func (a *App) ensureDefaultWallet(ctx context.Context, cfg config.Config, auth *
 		if seed != nil && string(hasher.Seed(seed)) != string(rec.SeedDigest) {
 			logger.Warn("DEFAULT_WALLET_SEED differs from the default wallet's stored seed; " +
 				"the stored seed is kept")
+		}
+		if err := a.Wallets.EnsureIdentity(ctx, wallet.DefaultID); err != nil {
+			return err
 		}
 		// A missing seed is reported by readiness, not by a failed start:
 		// the operator can then see the reason on /_system/ready.

@@ -80,6 +80,9 @@ type VaultConfig struct {
 	KVMount         string
 	SemanticPaths   bool
 	RequestTimeout  time.Duration
+	// TokenRole is the token role that mints wallet tokens (token-role
+	// mode).
+	TokenRole string
 }
 
 // Getenv looks up one environment variable.
@@ -117,6 +120,7 @@ func Load(args []string, getenv Getenv, stderr io.Writer) (Config, error) {
 			KVMount:         src.str("VAULT_KV_MOUNT", "secret"),
 			SemanticPaths:   src.bool("VAULT_USE_SEMANTIC_PATH", true),
 			RequestTimeout:  src.duration("VAULT_REQUEST_TIMEOUT", 10*time.Second),
+			TokenRole:       src.str("PRISM_VAULT_TOKEN_ROLE", "prism-wallet"),
 		},
 	}
 	if err := errors.Join(src.errs...); err != nil {

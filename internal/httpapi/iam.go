@@ -255,3 +255,14 @@ func (s *Server) removeAPIKey(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) setWalletState(state store.WalletState) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec, err := s.wallets.SetState(r.Context(), strings.ToLower(chi.URLParam(r, "walletId")), state)
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toWalletResponse(rec))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/store"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -71,6 +72,8 @@ func New(o Options) *Server {
 	r.Group(func(r chi.Router) {
 		r.Use(s.adminOnly)
 		r.Post("/wallets", s.createWallet)
+		r.Post("/wallets/{walletId}/disable", s.setWalletState(store.WalletDisabled))
+		r.Post("/wallets/{walletId}/enable", s.setWalletState(store.WalletActive))
 		r.Post("/iam/entities", s.createEntity)
 		r.Get("/iam/entities", s.listEntities)
 		r.Get("/iam/entities/{id}", s.getEntity)

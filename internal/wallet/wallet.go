@@ -58,12 +58,24 @@ type SharedAccess struct{ Store secret.Store }
 // Secrets returns the shared store.
 func (a SharedAccess) Secrets(context.Context, string) (secret.Store, error) { return a.Store, nil }
 
+// Identities gives wallets their own identity in the secret store's
+// access control (Vault entities), in the modes where each wallet reads
+// its secrets with its own token.
+type Identities interface {
+	// EnsureWallet creates or repairs the wallet's identity; idempotent.
+	EnsureWallet(ctx context.Context, walletID string) error
+	// SetDisabled disables or enables the identity; a disabled identity's
+	// tokens stop working at once.
+	SetDisabled(ctx context.Context, walletID string, disabled bool) error
+}
+
 // Service creates and opens wallets.
 type Service struct {
-	records store.Store
-	access  SecretAccess
-	hasher  *iam.Hasher
-	logger  *slog.Logger
+	records    store.Store
+	access     SecretAccess
+	identities Identities // nil when wallets share the agent's account
+	hasher     *iam.Hasher
+	logger     *slog.Logger
 
 	// missing remembers wallets whose seed was found missing, so that
 	// readiness reports them instead of requests failing one by one.
@@ -71,10 +83,11 @@ type Service struct {
 	missing map[string]bool
 }
 
-// NewService returns a wallet Service.
-func NewService(records store.Store, access SecretAccess, hasher *iam.Hasher, logger *slog.Logger) *Service {
-	return &Service{records: records, access: access, hasher: hasher, logger: logger,
-		missing: map[string]bool{}}
+// NewService returns a wallet Service. identities may be nil.
+func NewService(records store.Store, access SecretAccess, identities Identities, hasher *iam.Hasher,
+	logger *slog.Logger) *Service {
+	return &Service{records: records, access: access, identities: identities, hasher: hasher,
+		logger: logger, missing: map[string]bool{}}
 }
 
 // CreateParams are the inputs of a new wallet. A nil Seed means a fresh
@@ -117,6 +130,11 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (store.Wallet, err
 		}
 	}
 
+	// The identity comes first: in the isolated modes the seed can only be
+	// written with the wallet's own token.
+	if err := s.EnsureIdentity(ctx, p.ID); err != nil {
+		return store.Wallet{}, err
+	}
 	secrets, err := s.access.Secrets(ctx, p.ID)
 	if err != nil {
 		return store.Wallet{}, err
@@ -303,4 +321,34 @@ func (w *Wallet) Seed(ctx context.Context) ([]byte, error) {
 // List returns one page of wallet records and the total number.
 func (s *Service) List(ctx context.Context, p store.Page) ([]store.Wallet, int, error) {
 	return s.records.ListWallets(ctx, p)
+}
+
+// EnsureIdentity creates or repairs the wallet's identity in the secret
+// store's access control, when the mode has one.
+func (s *Service) EnsureIdentity(ctx context.Context, walletID string) error {
+	if s.identities == nil {
+		return nil
+	}
+	if err := s.identities.EnsureWallet(ctx, walletID); err != nil {
+		return fmt.Errorf("creating the wallet's identity: %w", err)
+	}
+	return nil
+}
+
+// SetState disables or enables a wallet. The identity changes first, so
+// that a failure leaves the wallet as it was; both steps are idempotent.
+func (s *Service) SetState(ctx context.Context, id string, state store.WalletState) (store.Wallet, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return store.Wallet{}, err
+	}
+	if s.identities != nil {
+		if err := s.identities.SetDisabled(ctx, id, state == store.WalletDisabled); err != nil {
+			return store.Wallet{}, fmt.Errorf("updating the wallet's identity: %w", err)
+		}
+	}
+	if err := s.records.SetWalletState(ctx, id, state); err != nil {
+		return store.Wallet{}, fmt.Errorf("updating wallet state: %w", err)
+	}
+	s.logger.Info("wallet state changed", "wallet_id", id, "state", string(state))
+	return s.Get(ctx, id)
 }

@@ -1,0 +1,24 @@
+# prism-wallet: the policy of every wallet token. It is templated on the
+# wallet entity's metadata, so a token reaches its own wallet's subtree of
+# the KV v2 mount and nothing else. A token without wallet_id metadata
+# matches no path at all.
+
+path "secret/data/{{identity.entity.metadata.wallet_id}}/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
+path "secret/metadata/{{identity.entity.metadata.wallet_id}}/*" {
+  capabilities = ["read", "list", "update", "delete"]
+}
+
+path "secret/delete/{{identity.entity.metadata.wallet_id}}/*" {
+  capabilities = ["update"]
+}
+
+path "secret/undelete/{{identity.entity.metadata.wallet_id}}/*" {
+  capabilities = ["update"]
+}
+
+path "secret/destroy/{{identity.entity.metadata.wallet_id}}/*" {
+  capabilities = ["update"]
+}
