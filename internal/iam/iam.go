@@ -74,21 +74,22 @@ func (a *Authenticator) Admin(token string) bool {
 }
 
 // Tenant resolves an API key to its entity and wallet. A missing key, an
-// unknown key and a key of a disabled wallet all give ErrUnauthenticated;
-// a database failure is returned as is, so that it renders as 503.
+// unknown key and a key of a disabled wallet all give ErrUnauthenticated
+// (FailureReason tells them apart, for metrics and logs); a database
+// failure is returned as is, so that it renders as 503.
 func (a *Authenticator) Tenant(ctx context.Context, apiKey string) (store.Principal, error) {
 	if apiKey == "" {
-		return store.Principal{}, ErrUnauthenticated
+		return store.Principal{}, errMissing
 	}
 	digest := a.hasher.APIKey(apiKey)
 	p, err := a.records.LookupAPIKey(ctx, digest)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return store.Principal{}, ErrUnauthenticated
+		return store.Principal{}, errUnknown
 	case err != nil:
 		return store.Principal{}, fmt.Errorf("looking up api key: %w", err)
 	case p.Wallet.State != store.WalletActive:
-		return store.Principal{}, ErrUnauthenticated
+		return store.Principal{}, errDisabled
 	}
 	return p, nil
 }
