@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/prism-agent/prism-agent/internal/metrics"
 	"github.com/prism-agent/prism-agent/internal/store"
 )
 
@@ -154,6 +155,7 @@ func (s *Server) tenantOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth.Tenant(r.Context(), r.Header.Get("apikey"))
 		if err != nil {
+			s.authFailed(metrics.SchemeAPIKey, err)
 			s.renderError(w, r, err)
 			return
 		}
@@ -165,8 +167,10 @@ func (s *Server) tenantOnly(next http.Handler) http.Handler {
 // adminOnly authenticates the operator by the x-admin-api-key header.
 func (s *Server) adminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.auth.Admin(r.Header.Get("x-admin-api-key")) {
-			s.renderError(w, r, errUnauthenticated)
+		if token := r.Header.Get("x-admin-api-key"); !s.auth.Admin(token) {
+			err := adminFailure(token)
+			s.authFailed(metrics.SchemeAdmin, err)
+			s.renderError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)

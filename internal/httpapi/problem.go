@@ -11,6 +11,7 @@ import (
 	"github.com/prism-agent/prism-agent/internal/iam"
 	"github.com/prism-agent/prism-agent/internal/secret"
 	"github.com/prism-agent/prism-agent/internal/store"
+	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		errors.Is(err, iam.ErrInvalidInput):
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 	case errors.Is(err, iam.ErrUnauthenticated):
-		logger(r).Warn("authentication failed")
+		logger(r).Warn("authentication failed", "reason", iam.FailureReason(err))
 		writeProblem(w, r, http.StatusUnauthorized, "unauthorized", publicAuthFailure)
 	case errors.Is(err, errForbidden):
 		writeProblem(w, r, http.StatusForbidden, "forbidden", "the caller may not perform this operation")
@@ -80,13 +81,15 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		writeProblem(w, r, http.StatusConflict, "cas-mismatch",
 			"check-and-set failed: the current version is not the one given in cas")
 	case errors.Is(err, did.ErrInvalidTemplate), errors.Is(err, did.ErrKeyCannotSign),
-		errors.Is(err, did.ErrKeyNotFound):
+		errors.Is(err, did.ErrKeyNotFound), errors.Is(err, errUnprocessable),
+		errors.Is(err, tenancy.ErrInvalidUsername):
 		writeProblem(w, r, http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	case errors.Is(err, did.ErrInvalidDID):
 		writeProblem(w, r, http.StatusBadRequest, "invalid-did", "the DID is not a valid PRISM DID")
 	case errors.Is(err, did.ErrNotLongForm), errors.Is(err, wallet.ErrDIDNotFound):
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
-	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict):
+	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict),
+		errors.Is(err, tenancy.ErrCredentialExists):
 		writeProblem(w, r, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, secret.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		logger(r).Warn("backend unavailable", "error", err.Error())

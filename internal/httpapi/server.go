@@ -14,7 +14,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/metrics"
 	"github.com/prism-agent/prism-agent/internal/store"
+	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -33,7 +35,12 @@ type Options struct {
 	Auth         *iam.Authenticator
 	Wallets      *wallet.Service
 	Entities     *iam.Entities
-	Ready        []Check
+	// Tenancy issues tenants' Vault credentials and exchanges them for
+	// JWTs; nil where wallets have no Vault identity.
+	Tenancy *tenancy.Tenancy
+	Ready   []Check
+	// Metrics receives the API's metrics; nil gives the Server its own.
+	Metrics *metrics.Metrics
 }
 
 // Server is the HTTP API.
@@ -45,18 +52,23 @@ type Server struct {
 	auth     *iam.Authenticator
 	wallets  *wallet.Service
 	entities *iam.Entities
-	ready    []Check
-	router   chi.Router
+	tenancy  *tenancy.Tenancy
+	// tokenLimiter bounds POST /oauth2/token attempts.
+	tokenLimiter *tokenLimiter
+	ready        []Check
+	metrics      *metrics.Metrics
+	router       chi.Router
 }
 
 // New returns the API handler.
 func New(o Options) *Server {
 	s := &Server{
 		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
-		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, ready: o.Ready,
+		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, tenancy: o.Tenancy, tokenLimiter: newTokenLimiter(), ready: o.Ready,
+		metrics: metricsOrNew(o.Metrics),
 	}
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.accessLog, s.recoverer, s.limitBody)
+	r.Use(s.requestID, s.accessLog, s.instrument, s.recoverer, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
 	})
@@ -67,11 +79,15 @@ func New(o Options) *Server {
 
 	r.Get("/_system/health", s.health)
 	r.Get("/_system/ready", s.readiness)
+	r.Get("/_system/metrics", s.serveMetrics)
+	s.docsRoutes(r)
 	r.Get("/dids/{didRef}", s.resolveDID)
+	r.Post("/oauth2/token", s.issueToken)
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.adminOnly)
 		r.Post("/wallets", s.createWallet)
+		r.Post("/wallets/{walletId}/vault-credentials", s.createVaultCredentials)
 		r.Post("/wallets/{walletId}/disable", s.setWalletState(store.WalletDisabled))
 		r.Post("/wallets/{walletId}/enable", s.setWalletState(store.WalletActive))
 		r.Post("/iam/entities", s.createEntity)
