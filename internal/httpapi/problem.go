@@ -11,7 +11,6 @@ import (
 	"github.com/prism-agent/prism-agent/internal/iam"
 	"github.com/prism-agent/prism-agent/internal/secret"
 	"github.com/prism-agent/prism-agent/internal/store"
-	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -81,15 +80,13 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		writeProblem(w, r, http.StatusConflict, "cas-mismatch",
 			"check-and-set failed: the current version is not the one given in cas")
 	case errors.Is(err, did.ErrInvalidTemplate), errors.Is(err, did.ErrKeyCannotSign),
-		errors.Is(err, did.ErrKeyNotFound), errors.Is(err, errUnprocessable),
-		errors.Is(err, tenancy.ErrInvalidUsername):
+		errors.Is(err, did.ErrKeyNotFound):
 		writeProblem(w, r, http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	case errors.Is(err, did.ErrInvalidDID):
 		writeProblem(w, r, http.StatusBadRequest, "invalid-did", "the DID is not a valid PRISM DID")
 	case errors.Is(err, did.ErrNotLongForm), errors.Is(err, wallet.ErrDIDNotFound):
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
-	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict),
-		errors.Is(err, tenancy.ErrCredentialExists):
+	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, secret.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		logger(r).Warn("backend unavailable", "error", err.Error())

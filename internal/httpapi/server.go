@@ -16,7 +16,6 @@ import (
 	"github.com/prism-agent/prism-agent/internal/iam"
 	"github.com/prism-agent/prism-agent/internal/metrics"
 	"github.com/prism-agent/prism-agent/internal/store"
-	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -35,10 +34,7 @@ type Options struct {
 	Auth         *iam.Authenticator
 	Wallets      *wallet.Service
 	Entities     *iam.Entities
-	// Tenancy issues tenants' Vault credentials and exchanges them for
-	// JWTs; nil where wallets have no Vault identity.
-	Tenancy *tenancy.Tenancy
-	Ready   []Check
+	Ready        []Check
 	// Metrics receives the API's metrics; nil gives the Server its own.
 	Metrics *metrics.Metrics
 }
@@ -52,19 +48,16 @@ type Server struct {
 	auth     *iam.Authenticator
 	wallets  *wallet.Service
 	entities *iam.Entities
-	tenancy  *tenancy.Tenancy
-	// tokenLimiter bounds POST /oauth2/token attempts.
-	tokenLimiter *tokenLimiter
-	ready        []Check
-	metrics      *metrics.Metrics
-	router       chi.Router
+	ready    []Check
+	metrics  *metrics.Metrics
+	router   chi.Router
 }
 
 // New returns the API handler.
 func New(o Options) *Server {
 	s := &Server{
 		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
-		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, tenancy: o.Tenancy, tokenLimiter: newTokenLimiter(), ready: o.Ready,
+		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, ready: o.Ready,
 		metrics: metricsOrNew(o.Metrics),
 	}
 	r := chi.NewRouter()
@@ -82,12 +75,10 @@ func New(o Options) *Server {
 	r.Get("/_system/metrics", s.serveMetrics)
 	s.docsRoutes(r)
 	r.Get("/dids/{didRef}", s.resolveDID)
-	r.Post("/oauth2/token", s.issueToken)
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.adminOnly)
 		r.Post("/wallets", s.createWallet)
-		r.Post("/wallets/{walletId}/vault-credentials", s.createVaultCredentials)
 		r.Post("/wallets/{walletId}/disable", s.setWalletState(store.WalletDisabled))
 		r.Post("/wallets/{walletId}/enable", s.setWalletState(store.WalletActive))
 		r.Post("/iam/entities", s.createEntity)
