@@ -13,15 +13,26 @@ path "identity/entity/name/prism-wallet-*" {
   }
 }
 
-# Aliases binding wallet entities to the token auth method, so that wallet
-# tokens can be minted for them.
+# Aliases binding wallet entities to the token auth method (to mint wallet
+# tokens), to the JWT auth method (so a tenant's JWT logs in as its wallet)
+# and to the tenants' login methods. Only these three fields may be set.
 path "identity/entity-alias" {
   capabilities       = ["create", "update"]
   allowed_parameters = {
-    "name"           = ["prism-wallet-*"]
+    "name"           = []
     "canonical_id"   = []
     "mount_accessor" = []
   }
+}
+
+# Tenants' login credentials: one userpass user and one AppRole role per
+# wallet, whose tokens can only fetch the tenant's identity token.
+path "auth/prism-tenants-userpass/users/*" {
+  capabilities = ["create", "update", "read", "delete"]
+}
+
+path "auth/prism-tenants-approle/role/*" {
+  capabilities = ["create", "update", "read", "delete"]
 }
 
 # Finding the token auth method's accessor for those aliases.

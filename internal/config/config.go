@@ -54,7 +54,14 @@ type Config struct {
 
 	SecretBackend string
 	DatabaseURL   Secret // may carry a password
-	MasterKeyFile string
+	// DatabaseMigrationURL is the connection of the role owning the
+	// PostgreSQL tables, used only at start to migrate them and grant
+	// DatabaseAppRole (default: the role of DatabaseURL) its privileges;
+	// the agent's own role must not own them, so that row-level security
+	// binds it.
+	DatabaseMigrationURL Secret
+	DatabaseAppRole      string
+	MasterKeyFile        string
 	// APIKeyHashKey keys the HMAC under which API keys and seed digests
 	// are stored; agents sharing one database must share it.
 	APIKeyHashKey Secret
@@ -63,11 +70,34 @@ type Config struct {
 
 	WalletVaultAuth string
 
+	// JWT configures bearer authentication of tenants; enabled in jwt
+	// mode, or in any mode when JWT.Issuer is set.
+	JWT JWTConfig
+
 	DefaultWalletEnabled bool
 	DefaultWalletSeed    Secret
 	DefaultWalletAPIKey  Secret
 	AdminToken           Secret
 }
+
+// JWTConfig is how tenants' bearer JWTs are verified and exchanged.
+type JWTConfig struct {
+	Issuer       string
+	Audience     string
+	WalletClaim  string
+	DiscoveryURL string
+	JWKSURL      string
+	Leeway       time.Duration
+	// Vault's side of the flow.
+	VaultMount     string // JWT auth method
+	VaultRole      string // its role
+	OIDCRole       string // identity token role that issues tenant JWTs
+	TenantUserpass string // mount of tenants' userpass logins
+	TenantAppRole  string // mount of tenants' AppRole logins
+}
+
+// Enabled reports whether bearer authentication is configured.
+func (j JWTConfig) Enabled() bool { return j.Issuer != "" }
 
 // VaultConfig is how the agent reaches Vault.
 type VaultConfig struct {
@@ -103,6 +133,8 @@ func Load(args []string, getenv Getenv, stderr io.Writer) (Config, error) {
 		DataDir:              src.str("PRISM_DATA_DIR", "./prism-data"),
 		SecretBackend:        src.str("SECRET_STORAGE_BACKEND", BackendEmbedded),
 		DatabaseURL:          Secret(src.str("DATABASE_URL", "")),
+		DatabaseMigrationURL: Secret(src.str("DATABASE_MIGRATION_URL", "")),
+		DatabaseAppRole:      src.str("DATABASE_APP_ROLE", ""),
 		MasterKeyFile:        src.str("PRISM_MASTER_KEY_FILE", ""),
 		APIKeyHashKey:        Secret(src.str("PRISM_API_KEY_HASH_KEY", "")),
 		WalletVaultAuth:      src.str("PRISM_WALLET_VAULT_AUTH", WalletAuthAgent),
@@ -122,6 +154,19 @@ func Load(args []string, getenv Getenv, stderr io.Writer) (Config, error) {
 			RequestTimeout:  src.duration("VAULT_REQUEST_TIMEOUT", 10*time.Second),
 			TokenRole:       src.str("PRISM_VAULT_TOKEN_ROLE", "prism-wallet"),
 		},
+	}
+	c.JWT = JWTConfig{
+		Issuer:         src.str("PRISM_JWT_ISSUER", ""),
+		Audience:       src.str("PRISM_JWT_AUDIENCE", "prism-agent"),
+		WalletClaim:    src.str("PRISM_JWT_WALLET_CLAIM", "wallet_id"),
+		DiscoveryURL:   src.str("PRISM_JWT_DISCOVERY_URL", ""),
+		JWKSURL:        src.str("PRISM_JWT_JWKS_URL", ""),
+		Leeway:         src.duration("PRISM_JWT_LEEWAY", 30*time.Second),
+		VaultMount:     src.str("PRISM_VAULT_JWT_MOUNT", "jwt"),
+		VaultRole:      src.str("PRISM_VAULT_JWT_ROLE", "prism-tenant"),
+		OIDCRole:       src.str("PRISM_VAULT_OIDC_ROLE", "prism-tenant"),
+		TenantUserpass: src.str("PRISM_VAULT_TENANT_USERPASS_MOUNT", "prism-tenants-userpass"),
+		TenantAppRole:  src.str("PRISM_VAULT_TENANT_APPROLE_MOUNT", "prism-tenants-approle"),
 	}
 	if err := errors.Join(src.errs...); err != nil {
 		return Config{}, err
@@ -188,6 +233,18 @@ func (c *Config) validate() error {
 		!strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		bad("DATABASE_URL: must be a postgres:// or postgresql:// URL")
 	}
+	if u := c.DatabaseMigrationURL.Reveal(); u != "" {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			bad("DATABASE_MIGRATION_URL: must be a postgres:// or postgresql:// URL")
+		}
+		if !c.DatabaseURL.IsSet() {
+			bad("DATABASE_MIGRATION_URL is set without DATABASE_URL; set both to use PostgreSQL")
+		}
+	}
+	if c.DatabaseAppRole != "" && !c.DatabaseMigrationURL.IsSet() {
+		bad("DATABASE_APP_ROLE is set without DATABASE_MIGRATION_URL, whose role grants it " +
+			"the agent's privileges")
+	}
 	if k := c.APIKeyHashKey.Reveal(); k != "" && len(k) < 32 {
 		bad("PRISM_API_KEY_HASH_KEY: must be at least 32 characters")
 	}
@@ -210,10 +267,25 @@ func (c *Config) validate() error {
 		if c.SecretBackend != BackendVault {
 			bad("PRISM_WALLET_VAULT_AUTH=%s needs SECRET_STORAGE_BACKEND=vault", c.WalletVaultAuth)
 		}
+		if c.WalletVaultAuth == WalletAuthJWT && c.JWT.Issuer == "" && c.Vault.Addr != "" {
+			// Vault's identity OIDC provider is the default issuer.
+			c.JWT.Issuer = strings.TrimSuffix(c.Vault.Addr, "/") + "/v1/identity/oidc"
+		}
 	default:
 		bad("PRISM_WALLET_VAULT_AUTH: %q is not one of agent, token-role, jwt", c.WalletVaultAuth)
 	}
 
+	if c.JWT.Issuer != "" {
+		if !strings.HasPrefix(c.JWT.Issuer, "http://") && !strings.HasPrefix(c.JWT.Issuer, "https://") {
+			bad("PRISM_JWT_ISSUER: %q must be an http:// or https:// URL", c.JWT.Issuer)
+		}
+		if c.JWT.Audience == "" || c.JWT.WalletClaim == "" {
+			bad("PRISM_JWT_AUDIENCE and PRISM_JWT_WALLET_CLAIM must not be empty")
+		}
+		if c.JWT.Leeway < 0 || c.JWT.Leeway > 5*time.Minute {
+			bad("PRISM_JWT_LEEWAY: must be between 0s and 5m")
+		}
+	}
 	if s := c.DefaultWalletSeed.Reveal(); s != "" {
 		if b, err := hex.DecodeString(s); err != nil || len(b) != 64 {
 			bad("DEFAULT_WALLET_SEED: must be exactly 128 hexadecimal characters (64 bytes)")

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -351,4 +352,24 @@ func (s *Service) SetState(ctx context.Context, id string, state store.WalletSta
 	}
 	s.logger.Info("wallet state changed", "wallet_id", id, "state", string(state))
 	return s.Get(ctx, id)
+}
+
+// Bearer is a tenant's verified JWT, carried in the request context so
+// that, in the jwt mode, the Wallet logs into Vault as the tenant.
+type Bearer struct {
+	Token  string
+	Expiry time.Time
+}
+
+type bearerKey struct{}
+
+// WithBearer returns ctx carrying the tenant's verified JWT.
+func WithBearer(ctx context.Context, b Bearer) context.Context {
+	return context.WithValue(ctx, bearerKey{}, b)
+}
+
+// BearerFrom returns the tenant's JWT carried by ctx.
+func BearerFrom(ctx context.Context) (Bearer, bool) {
+	b, ok := ctx.Value(bearerKey{}).(Bearer)
+	return b, ok
 }

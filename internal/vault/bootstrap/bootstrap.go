@@ -24,6 +24,9 @@ var agentPolicyTemplate string
 //go:embed policies/prism-wallet.hcl
 var walletPolicyTemplate string
 
+//go:embed policies/prism-tenant-login.hcl
+var tenantLoginPolicyTemplate string
+
 // Options say what to configure. Zero values take the defaults.
 type Options struct {
 	KVMount      string        // default "secret"
@@ -39,6 +42,24 @@ type Options struct {
 	NewSecretID bool
 	// WrapTTL, when set, response-wraps the secret id.
 	WrapTTL time.Duration
+
+	// Tenant JWTs (Phase 3). Vault's identity OIDC provider issues them
+	// unless an external issuer is given.
+	OIDCKey        string        // default "prism-agent"
+	OIDCRole       string        // default "prism-tenant"
+	Audience       string        // default "prism-agent"
+	TenantTokenTTL time.Duration // lifetime of a tenant JWT, default 15m
+	JWTMount       string        // default "jwt"
+	JWTRole        string        // default "prism-tenant"
+	WalletClaim    string        // default "wallet_id"
+	// ExternalIssuer with ExternalDiscoveryURL or ExternalJWKSURL makes
+	// the JWT auth method trust another OIDC issuer instead of Vault.
+	ExternalIssuer       string
+	ExternalDiscoveryURL string
+	ExternalJWKSURL      string
+	TenantLoginPolicy    string // default "prism-tenant-login"
+	TenantUserpass       string // mount of tenants' userpass logins, default "prism-tenants-userpass"
+	TenantAppRole        string // mount of tenants' AppRole logins, default "prism-tenants-approle"
 }
 
 func (o *Options) defaults() {
@@ -53,6 +74,18 @@ func (o *Options) defaults() {
 	def(&o.AppRoleMount, "approle")
 	def(&o.AppRole, "prism-agent")
 	def(&o.TokenRole, "prism-wallet")
+	def(&o.OIDCKey, "prism-agent")
+	def(&o.OIDCRole, "prism-tenant")
+	def(&o.Audience, "prism-agent")
+	def(&o.JWTMount, "jwt")
+	def(&o.JWTRole, "prism-tenant")
+	def(&o.WalletClaim, "wallet_id")
+	def(&o.TenantLoginPolicy, "prism-tenant-login")
+	def(&o.TenantUserpass, "prism-tenants-userpass")
+	def(&o.TenantAppRole, "prism-tenants-approle")
+	if o.TenantTokenTTL <= 0 {
+		o.TenantTokenTTL = 15 * time.Minute
+	}
 	o.KVMount = strings.Trim(o.KVMount, "/")
 	if o.AgentTTL <= 0 {
 		o.AgentTTL = 24 * time.Hour
@@ -68,6 +101,8 @@ func (o *Options) defaults() {
 // Result is what the agent needs, and what this run changed.
 type Result struct {
 	RoleID string
+	// Issuer is the issuer of tenant JWTs (Vault's, unless external).
+	Issuer string
 	// SecretID is set when a secret id was issued; WrappingToken instead
 	// when it was wrapped.
 	SecretID      string
@@ -76,9 +111,16 @@ type Result struct {
 	Options       Options
 }
 
-// AgentPolicy returns the agent policy for a token role.
-func AgentPolicy(tokenRole string) string {
-	return strings.ReplaceAll(agentPolicyTemplate, "{{TOKEN_ROLE}}", tokenRole)
+// AgentPolicy returns the agent policy for the given token role and
+// tenant login mounts.
+func AgentPolicy(tokenRole, tenantUserpass, tenantAppRole string) string {
+	return strings.NewReplacer("{{TOKEN_ROLE}}", tokenRole, "{{TENANT_USERPASS}}", tenantUserpass,
+		"{{TENANT_APPROLE}}", tenantAppRole).Replace(agentPolicyTemplate)
+}
+
+// TenantLoginPolicy returns the policy of tenants' login tokens.
+func TenantLoginPolicy(oidcRole string) string {
+	return strings.ReplaceAll(tenantLoginPolicyTemplate, "{{OIDC_ROLE}}", oidcRole)
 }
 
 // WalletPolicy returns the wallet policy for a KV v2 mount.
@@ -91,7 +133,8 @@ func Run(ctx context.Context, c *api.Client, o Options) (*Result, error) {
 	o.defaults()
 	r := &Result{Options: o}
 	steps := []func(context.Context, *api.Client, Options, *Result) error{
-		ensureKV, ensurePolicies, ensureAppRoleMount, ensureAgentRole, ensureTokenRole, issueSecretID,
+		ensureKV, ensurePolicies, ensureAppRoleMount, ensureAgentRole, ensureTokenRole,
+		ensureOIDC, ensureJWTAuth, ensureTenantLogins, issueSecretID,
 	}
 	for _, step := range steps {
 		if err := step(ctx, c, o, r); err != nil {
@@ -125,8 +168,9 @@ func ensureKV(ctx context.Context, c *api.Client, o Options, r *Result) error {
 
 func ensurePolicies(ctx context.Context, c *api.Client, o Options, r *Result) error {
 	for name, text := range map[string]string{
-		o.AgentPolicy:  AgentPolicy(o.TokenRole),
-		o.WalletPolicy: WalletPolicy(o.KVMount),
+		o.AgentPolicy:       AgentPolicy(o.TokenRole, o.TenantUserpass, o.TenantAppRole),
+		o.WalletPolicy:      WalletPolicy(o.KVMount),
+		o.TenantLoginPolicy: TenantLoginPolicy(o.OIDCRole),
 	} {
 		current, err := c.Sys().GetPolicyWithContext(ctx, name)
 		if err != nil {
@@ -145,21 +189,25 @@ func ensurePolicies(ctx context.Context, c *api.Client, o Options, r *Result) er
 }
 
 func ensureAppRoleMount(ctx context.Context, c *api.Client, o Options, r *Result) error {
+	return ensureAuthMount(ctx, c, o.AppRoleMount, "approle", r)
+}
+
+func ensureAuthMount(ctx context.Context, c *api.Client, mount, kind string, r *Result) error {
 	auths, err := c.Sys().ListAuthWithContext(ctx)
 	if err != nil {
 		return fmt.Errorf("listing auth methods: %w", err)
 	}
-	if m, ok := auths[o.AppRoleMount+"/"]; ok {
-		if m.Type != "approle" {
-			return fmt.Errorf("auth mount %s/ exists but is of type %s, not approle", o.AppRoleMount, m.Type)
+	if m, ok := auths[mount+"/"]; ok {
+		if m.Type != kind {
+			return fmt.Errorf("auth mount %s/ exists but is of type %s, not %s", mount, m.Type, kind)
 		}
 		return nil
 	}
-	if err := c.Sys().EnableAuthWithOptionsWithContext(ctx, o.AppRoleMount,
-		&api.EnableAuthOptions{Type: "approle"}); err != nil {
-		return fmt.Errorf("enabling AppRole at %s: %w", o.AppRoleMount, err)
+	if err := c.Sys().EnableAuthWithOptionsWithContext(ctx, mount,
+		&api.EnableAuthOptions{Type: kind}); err != nil {
+		return fmt.Errorf("enabling %s auth at %s: %w", kind, mount, err)
 	}
-	r.Changes = append(r.Changes, "enabled AppRole auth at "+o.AppRoleMount+"/")
+	r.Changes = append(r.Changes, "enabled "+kind+" auth at "+mount+"/")
 	return nil
 }
 

@@ -14,8 +14,10 @@ import (
 // the ones bootstrap writes.
 func TestShippedPolicies(t *testing.T) {
 	for file, want := range map[string]string{
-		"../../../deploy/vault/prism-agent.hcl":  AgentPolicy("prism-wallet"),
-		"../../../deploy/vault/prism-wallet.hcl": WalletPolicy("secret"),
+		"../../../deploy/vault/prism-agent.hcl": AgentPolicy("prism-wallet", "prism-tenants-userpass",
+			"prism-tenants-approle"),
+		"../../../deploy/vault/prism-wallet.hcl":       WalletPolicy("secret"),
+		"../../../deploy/vault/prism-tenant-login.hcl": TenantLoginPolicy("prism-tenant"),
 	} {
 		got, err := os.ReadFile(file)
 		if err != nil {
@@ -40,7 +42,7 @@ func TestRunIsIdempotent(t *testing.T) {
 		t.Fatalf("first run: %+v", first.Changes)
 	}
 	policies := map[string]string{}
-	for _, name := range []string{"prism-agent", "prism-wallet"} {
+	for _, name := range []string{"prism-agent", "prism-wallet", "prism-tenant-login"} {
 		p, err := c.Sys().GetPolicy(name)
 		if err != nil || p == "" {
 			t.Fatalf("policy %s missing: %v", name, err)

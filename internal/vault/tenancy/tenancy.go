@@ -32,6 +32,8 @@ var ErrWalletDisabled = errors.New("wallet identity is disabled in Vault")
 // Stats counts the wallet-token cache's outcomes since New.
 type Stats struct {
 	Hits, Misses, Mints uint64
+	// JWTLogins counts logins to the JWT auth method with tenants' JWTs.
+	JWTLogins uint64
 }
 
 // Options configure a Tenancy.
@@ -44,6 +46,18 @@ type Options struct {
 	Logger        *slog.Logger
 	// OnCache, when set, is told of every cache hit (true) and miss.
 	OnCache func(hit bool)
+
+	// JWTMount, when set, is the JWT auth method through which tenants'
+	// JWTs log in; each wallet entity gets an alias there named by its
+	// wallet id (the mount's user claim).
+	JWTMount string
+	JWTRole  string // role of JWT logins, default "prism-tenant"
+	// OIDCRole is the identity token role that issues tenant JWTs.
+	OIDCRole string
+	// TenantUserpass and TenantAppRole are the mounts of tenants' own
+	// login credentials.
+	TenantUserpass string
+	TenantAppRole  string
 }
 
 // Tenancy manages wallet identities and wallet tokens in Vault.
@@ -52,14 +66,14 @@ type Tenancy struct {
 	opts Options
 	log  *slog.Logger
 
-	accessorOnce sync.Once
-	accessor     string
-	accessorErr  error
+	accessorMu sync.Mutex
+	accessors  map[string]string // auth mount path -> accessor
 
-	mu     sync.Mutex
-	tokens map[string]cachedToken
-	group  singleflight.Group
-	stats  struct {
+	mu        sync.Mutex
+	tokens    map[string]cachedToken // wallet id -> wallet token
+	jwtTokens map[string]cachedToken // digest of a tenant JWT -> token from it
+	group     singleflight.Group
+	stats     struct {
 		sync.Mutex
 		Stats
 	}
@@ -81,69 +95,96 @@ func New(vc *vault.Client, opts Options) *Tenancy {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&opts.JWTRole, "prism-tenant")
+	def(&opts.OIDCRole, "prism-tenant")
+	def(&opts.TenantUserpass, "prism-tenants-userpass")
+	def(&opts.TenantAppRole, "prism-tenants-approle")
 	return &Tenancy{vc: vc, opts: opts, log: opts.Logger.With("component", "vault-tenancy"),
-		tokens: map[string]cachedToken{}}
+		tokens: map[string]cachedToken{}, accessors: map[string]string{}, jwtTokens: map[string]cachedToken{}}
 }
 
 func entityName(walletID string) string { return EntityPrefix + walletID }
 
-// tokenAccessor finds the accessor of the token auth method, to which the
-// wallet aliases belong. It cannot change while Vault runs.
-func (t *Tenancy) tokenAccessor(ctx context.Context) (string, error) {
-	t.accessorOnce.Do(func() {
-		auths, err := t.vc.API().Sys().ListAuthWithContext(ctx)
-		if err != nil {
-			t.accessorErr = vault.Classify(ctx, "listing auth methods", err)
-			return
-		}
-		if m, ok := auths["token/"]; ok && m.Accessor != "" {
-			t.accessor = m.Accessor
-			return
-		}
-		t.accessorErr = errors.New("the token auth method has no accessor")
-	})
-	if t.accessorErr != nil {
-		err := t.accessorErr
-		// A transient failure must not stick: let the next call try again.
-		t.accessorOnce = sync.Once{}
-		t.accessorErr = nil
-		return "", err
+// accessor finds the accessor of an auth mount, to which aliases belong.
+// It cannot change while the mount exists, so it is cached.
+func (t *Tenancy) accessor(ctx context.Context, mount string) (string, error) {
+	t.accessorMu.Lock()
+	defer t.accessorMu.Unlock()
+	if a, ok := t.accessors[mount]; ok {
+		return a, nil
 	}
-	return t.accessor, nil
+	auths, err := t.vc.API().Sys().ListAuthWithContext(ctx)
+	if err != nil {
+		return "", vault.Classify(ctx, "listing auth methods", err)
+	}
+	m, ok := auths[mount+"/"]
+	if !ok || m.Accessor == "" {
+		return "", fmt.Errorf("%w: the auth method %s/ is not enabled; run prism-agent vault bootstrap",
+			secret.ErrUnavailable, mount)
+	}
+	t.accessors[mount] = m.Accessor
+	return m.Accessor, nil
 }
 
 // EnsureWallet creates (or repairs) the wallet's entity, with metadata
 // wallet_id, and its alias on the token auth method. It is idempotent.
 func (t *Tenancy) EnsureWallet(ctx context.Context, walletID string) error {
-	accessor, err := t.tokenAccessor(ctx)
-	if err != nil {
-		return err
-	}
 	logical := t.vc.API().Logical()
 	name := entityName(walletID)
 	// Writing by name creates the entity or updates it in place.
-	_, err = logical.WriteWithContext(ctx, "identity/entity/name/"+name, map[string]any{
+	_, err := logical.WriteWithContext(ctx, "identity/entity/name/"+name, map[string]any{
 		"metadata": map[string]string{"wallet_id": walletID},
 	})
 	if err != nil {
 		return vault.Classify(ctx, "writing wallet entity", err)
 	}
-	ent, err := logical.ReadWithContext(ctx, "identity/entity/name/"+name)
-	if err != nil || ent == nil {
-		return vault.Classify(ctx, "reading wallet entity", orMissing(err))
+	ent, err := t.entity(ctx, walletID)
+	if err != nil {
+		return err
 	}
-	entityID, _ := ent.Data["id"].(string)
+	if err := t.ensureAlias(ctx, ent, "token", name); err != nil {
+		return err
+	}
+	if t.opts.JWTMount != "" {
+		if err := t.ensureAlias(ctx, ent, t.opts.JWTMount, walletID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureAlias binds the entity to name on an auth mount unless it is.
+func (t *Tenancy) ensureAlias(ctx context.Context, ent *api.Secret, mount, name string) error {
+	accessor, err := t.accessor(ctx, mount)
+	if err != nil {
+		return err
+	}
 	if hasAlias(ent, accessor, name) {
 		return nil
 	}
-	_, err = logical.WriteWithContext(ctx, "identity/entity-alias", map[string]any{
+	entityID, _ := ent.Data["id"].(string)
+	_, err = t.vc.API().Logical().WriteWithContext(ctx, "identity/entity-alias", map[string]any{
 		"name": name, "canonical_id": entityID, "mount_accessor": accessor,
 	})
 	if err != nil {
 		return vault.Classify(ctx, "writing wallet entity alias", err)
 	}
-	t.log.Info("wallet identity created in Vault", "wallet_id", walletID)
+	t.log.Info("wallet identity alias created in Vault", "mount", mount)
 	return nil
+}
+
+// entity reads a wallet's entity.
+func (t *Tenancy) entity(ctx context.Context, walletID string) (*api.Secret, error) {
+	ent, err := t.vc.API().Logical().ReadWithContext(ctx, "identity/entity/name/"+entityName(walletID))
+	if err != nil || ent == nil {
+		return nil, vault.Classify(ctx, "reading wallet entity", orMissing(err))
+	}
+	return ent, nil
 }
 
 func hasAlias(ent *api.Secret, accessor, name string) bool {
