@@ -62,8 +62,12 @@ func backends() []backend {
 		{name: "embedded+sqlite", env: func(t *testing.T) map[string]string { return map[string]string{} }},
 		{name: "vault+postgres", env: func(t *testing.T) map[string]string {
 			v := testenv.StartVaultDev(t)
+			// The agent migrates at start as the owner, and runs as a role
+			// that row-level security binds.
+			agentURL, migrationURL := testenv.PostgresURLs(t)
 			return map[string]string{"SECRET_STORAGE_BACKEND": "vault", "VAULT_ADDR": v.Addr,
-				"VAULT_TOKEN": v.RootToken, "DATABASE_URL": testenv.PostgresURL(t)}
+				"VAULT_TOKEN": v.RootToken, "DATABASE_URL": agentURL,
+				"DATABASE_MIGRATION_URL": migrationURL}
 		}},
 		{name: "vault-hashed+postgres", env: func(t *testing.T) map[string]string {
 			v := testenv.StartVaultDev(t)

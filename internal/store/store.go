@@ -4,7 +4,13 @@
 //
 // Every wallet-scoped method takes the wallet id explicitly, so that an
 // implementation can enforce isolation in the database itself (PostgreSQL
-// row-level security) as well as in its queries.
+// row-level security) as well as in its queries. A few methods are
+// cross-wallet by nature and belong to the operator: CreateWallet,
+// SeedDigestInUse, ListWallets, GetEntity, ListEntities, UpdateEntity,
+// DeleteEntity, AddAPIKey, DeleteAPIKey and LookupAPIKey (which runs before
+// the wallet is known). Every other method concerns the one wallet it names
+// and may see only that wallet's records; a method added later must say
+// which kind it is.
 package store
 
 import (

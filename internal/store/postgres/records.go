@@ -21,9 +21,12 @@ func (s *Store) CreateWallet(ctx context.Context, w store.Wallet) error {
 	if err != nil {
 		return fmt.Errorf("creating wallet: %w", err)
 	}
-	_, err = s.pool.Exec(ctx,
-		`INSERT INTO wallets (`+walletColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		w.ID, w.Name, string(w.State), w.SeedDigest, w.CreatedAt, w.UpdatedAt)
+	err = s.asOperator(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO wallets (`+walletColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+			w.ID, w.Name, string(w.State), w.SeedDigest, w.CreatedAt, w.UpdatedAt)
+		return err
+	})
 	return mapErr("creating wallet", err)
 }
 
@@ -39,18 +42,30 @@ func (s *Store) GetWallet(ctx context.Context, id string) (store.Wallet, error) 
 	return w, mapErr("getting wallet", err)
 }
 
-// SeedDigestInUse reports whether a wallet has this seed digest.
+// SeedDigestInUse reports whether any wallet has this seed digest, which
+// makes it an operator query.
 func (s *Store) SeedDigestInUse(ctx context.Context, digest []byte) (bool, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM wallets WHERE seed_digest = $1`, digest).Scan(&n)
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx,
+			`SELECT count(*) FROM wallets WHERE seed_digest = $1`, digest).Scan(&n)
+	})
 	return n > 0, mapErr("checking seed digest", err)
 }
 
 // ListWallets returns a page of wallets and the number of wallets.
 func (s *Store) ListWallets(ctx context.Context, p store.Page) ([]store.Wallet, int, error) {
-	ws, total, err := list(ctx, s.pool, p, scanWallet,
-		`SELECT count(*) FROM wallets`,
-		`SELECT `+walletColumns+` FROM wallets ORDER BY created_at, id LIMIT $1 OFFSET $2`)
+	var (
+		ws    []store.Wallet
+		total int
+	)
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		var err error
+		ws, total, err = list(ctx, tx, p, scanWallet,
+			`SELECT count(*) FROM wallets`,
+			`SELECT `+walletColumns+` FROM wallets ORDER BY created_at, id LIMIT $1 OFFSET $2`)
+		return err
+	})
 	return ws, total, mapErr("listing wallets", err)
 }
 
@@ -70,90 +85,125 @@ func (s *Store) SetWalletState(ctx context.Context, id string, st store.WalletSt
 const entityColumns = "id, name, wallet_id, created_at, updated_at"
 
 // CreateEntity inserts an entity; ErrNotFound if its wallet does not exist.
+// It runs in the scope of the entity's wallet, the narrowest that allows
+// the row.
 func (s *Store) CreateEntity(ctx context.Context, e store.Entity) error {
 	e, err := norm.Entity(e)
 	if err != nil {
 		return fmt.Errorf("creating entity: %w", err)
 	}
-	_, err = s.pool.Exec(ctx,
-		`INSERT INTO entities (`+entityColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		e.ID, e.Name, e.WalletID, e.CreatedAt, e.UpdatedAt)
+	err = s.inWallet(ctx, e.WalletID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO entities (`+entityColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+			e.ID, e.Name, e.WalletID, e.CreatedAt, e.UpdatedAt)
+		return err
+	})
 	return mapErr("creating entity", err)
 }
 
-// GetEntity returns the entity with the id.
+// GetEntity returns the entity with the id. Its wallet is not known
+// beforehand, so this is an operator query.
 func (s *Store) GetEntity(ctx context.Context, id string) (store.Entity, error) {
-	e, err := scanEntity(s.pool.QueryRow(ctx,
-		`SELECT `+entityColumns+` FROM entities WHERE id = $1`, id))
+	var e store.Entity
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		var err error
+		e, err = scanEntity(tx.QueryRow(ctx,
+			`SELECT `+entityColumns+` FROM entities WHERE id = $1`, id))
+		return err
+	})
 	return e, mapErr("getting entity", err)
 }
 
 // ListEntities returns a page of entities and the number of entities.
 func (s *Store) ListEntities(ctx context.Context, p store.Page) ([]store.Entity, int, error) {
-	es, total, err := list(ctx, s.pool, p, scanEntity,
-		`SELECT count(*) FROM entities`,
-		`SELECT `+entityColumns+` FROM entities ORDER BY created_at, id LIMIT $1 OFFSET $2`)
+	var (
+		es    []store.Entity
+		total int
+	)
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		var err error
+		es, total, err = list(ctx, tx, p, scanEntity,
+			`SELECT count(*) FROM entities`,
+			`SELECT `+entityColumns+` FROM entities ORDER BY created_at, id LIMIT $1 OFFSET $2`)
+		return err
+	})
 	return es, total, mapErr("listing entities", err)
 }
 
 // UpdateEntity sets an entity's name, wallet and update time; its creation
-// time is kept.
+// time is kept. Moving an entity spans two wallets, so this is an operator
+// query.
 func (s *Store) UpdateEntity(ctx context.Context, e store.Entity) error {
 	e, err := norm.Entity(e)
 	if err != nil {
 		return fmt.Errorf("updating entity: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx,
-		`UPDATE entities SET name = $1, wallet_id = $2, updated_at = $3 WHERE id = $4`,
-		e.Name, e.WalletID, e.UpdatedAt, e.ID)
-	return mapErr("updating entity", oneRow(tag, err))
+	err = s.asOperator(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`UPDATE entities SET name = $1, wallet_id = $2, updated_at = $3 WHERE id = $4`,
+			e.Name, e.WalletID, e.UpdatedAt, e.ID)
+		return oneRow(tag, err)
+	})
+	return mapErr("updating entity", err)
 }
 
-// DeleteEntity removes the entity; its API keys go with it (ON DELETE
-// CASCADE).
+// DeleteEntity removes the entity, an operator query; its API keys go with
+// it (ON DELETE CASCADE, which row-level security does not filter).
 func (s *Store) DeleteEntity(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM entities WHERE id = $1`, id)
-	return mapErr("deleting entity", oneRow(tag, err))
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM entities WHERE id = $1`, id)
+		return oneRow(tag, err)
+	})
+	return mapErr("deleting entity", err)
 }
 
 // AddAPIKey stores a key hash; ErrConflict if the hash is registered,
-// ErrNotFound if the entity does not exist.
+// ErrNotFound if the entity does not exist. Only operator scope sees API
+// keys.
 func (s *Store) AddAPIKey(ctx context.Context, k store.APIKey) error {
 	k, err := norm.APIKey(k)
 	if err != nil {
 		return fmt.Errorf("adding api key: %w", err)
 	}
-	_, err = s.pool.Exec(ctx,
-		`INSERT INTO api_keys (hash, entity_id, created_at) VALUES ($1, $2, $3)`,
-		k.Hash, k.EntityID, k.CreatedAt)
+	err = s.asOperator(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO api_keys (hash, entity_id, created_at) VALUES ($1, $2, $3)`,
+			k.Hash, k.EntityID, k.CreatedAt)
+		return err
+	})
 	return mapErr("adding api key", err)
 }
 
 // DeleteAPIKey removes the hash if it belongs to the entity, else
-// ErrNotFound.
+// ErrNotFound. Only operator scope sees API keys.
 func (s *Store) DeleteAPIKey(ctx context.Context, entityID string, hash []byte) error {
-	tag, err := s.pool.Exec(ctx,
-		`DELETE FROM api_keys WHERE hash = $1 AND entity_id = $2`, hash, entityID)
-	return mapErr("deleting api key", oneRow(tag, err))
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`DELETE FROM api_keys WHERE hash = $1 AND entity_id = $2`, hash, entityID)
+		return oneRow(tag, err)
+	})
+	return mapErr("deleting api key", err)
 }
 
 // LookupAPIKey resolves a key hash to its entity and wallet in one query.
-// It runs before the wallet is known, so it is not wallet-scoped.
+// It runs before the wallet is known, so it is an operator query.
 func (s *Store) LookupAPIKey(ctx context.Context, hash []byte) (store.Principal, error) {
 	var (
 		p     store.Principal
 		state string
 	)
-	err := s.pool.QueryRow(ctx, `
-		SELECT e.id, e.name, e.wallet_id, e.created_at, e.updated_at,
-		       w.id, w.name, w.state, w.seed_digest, w.created_at, w.updated_at
-		FROM api_keys k
-		JOIN entities e ON e.id = k.entity_id
-		JOIN wallets w ON w.id = e.wallet_id
-		WHERE k.hash = $1`, hash).Scan(
-		&p.Entity.ID, &p.Entity.Name, &p.Entity.WalletID, &p.Entity.CreatedAt,
-		&p.Entity.UpdatedAt, &p.Wallet.ID, &p.Wallet.Name, &state, &p.Wallet.SeedDigest,
-		&p.Wallet.CreatedAt, &p.Wallet.UpdatedAt)
+	err := s.asOperator(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
+			SELECT e.id, e.name, e.wallet_id, e.created_at, e.updated_at,
+			       w.id, w.name, w.state, w.seed_digest, w.created_at, w.updated_at
+			FROM api_keys k
+			JOIN entities e ON e.id = k.entity_id
+			JOIN wallets w ON w.id = e.wallet_id
+			WHERE k.hash = $1`, hash).Scan(
+			&p.Entity.ID, &p.Entity.Name, &p.Entity.WalletID, &p.Entity.CreatedAt,
+			&p.Entity.UpdatedAt, &p.Wallet.ID, &p.Wallet.Name, &state, &p.Wallet.SeedDigest,
+			&p.Wallet.CreatedAt, &p.Wallet.UpdatedAt)
+	})
 	if err != nil {
 		return store.Principal{}, mapErr("looking up api key", err)
 	}

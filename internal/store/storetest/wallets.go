@@ -146,6 +146,12 @@ func testWallets(t *testing.T, open func(*testing.T) store.Store) {
 				}
 			})
 		}
+		t.Run("ok/other wallets are not changed", func(t *testing.T) {
+			checkErr(t, s.SetWalletState(t.Context(), w.ID, store.WalletDisabled), nil)
+			got, err := s.GetWallet(t.Context(), existing.ID)
+			checkErr(t, err, nil)
+			equal(t, "other wallet", got, storedWallet(existing))
+		})
 	})
 }
 
