@@ -145,7 +145,9 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 
 func (a *App) openRecords(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if u := cfg.DatabaseURL.Reveal(); u != "" {
-		pg, err := postgres.Open(ctx, u, logger)
+		pg, err := postgres.Open(ctx, u, logger,
+			postgres.WithMigrationURL(cfg.DatabaseMigrationURL.Reveal()),
+			postgres.WithAppRole(cfg.DatabaseAppRole))
 		if err != nil {
 			return fmt.Errorf("opening PostgreSQL: %w", err)
 		}
