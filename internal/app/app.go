@@ -17,6 +17,7 @@ import (
 	"github.com/prism-agent/prism-agent/internal/config"
 	"github.com/prism-agent/prism-agent/internal/httpapi"
 	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/metrics"
 	"github.com/prism-agent/prism-agent/internal/secret"
 	"github.com/prism-agent/prism-agent/internal/secret/embedded"
 	"github.com/prism-agent/prism-agent/internal/store"
@@ -50,6 +51,8 @@ type App struct {
 	Secrets secret.Store
 	Wallets *wallet.Service
 	Vault   *vault.Client
+	// Metrics are the agent's Prometheus collectors, served by the API.
+	Metrics *metrics.Metrics
 	// Tenancy manages wallet identities and tokens in token-role mode.
 	Tenancy *tenancy.Tenancy
 
@@ -62,7 +65,7 @@ func (f closerFunc) Close() error { return f() }
 
 // New builds the agent. On error everything opened so far is closed.
 func New(ctx context.Context, cfg config.Config, version string, logger *slog.Logger) (a *App, err error) {
-	a = &App{}
+	a = &App{Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -138,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 	a.Handler = httpapi.New(httpapi.Options{
 		Version: version, PublicPrefix: cfg.PublicPrefix, MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger: logger, Auth: auth, Wallets: a.Wallets, Entities: iam.NewEntities(hasher, a.Records),
-		Ready: ready,
+		Ready: ready, Metrics: a.Metrics,
 	})
 	return a, nil
 }
@@ -177,7 +180,10 @@ func (a *App) openSecrets(ctx context.Context, cfg config.Config, logger *slog.L
 		}
 		a.Vault = c
 		a.closers = append(a.closers, closerFunc(func() error { c.Close(); return nil }))
-		a.Secrets = c.KV()
+		a.Secrets = a.Metrics.VaultStore(c.KV())
+		if err := a.Metrics.WatchVaultToken(vaultTokenStats(c)); err != nil {
+			return fmt.Errorf("vault token metrics: %w", err)
+		}
 	default:
 		keyFile := cfg.MasterKeyFile
 		if keyFile == "" {

@@ -125,11 +125,16 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 func TestOpenAPIRouteDiff(t *testing.T) {
 	doc := loadOpenAPI(t)
 	s := bareServer()
+	// Compared with the diff before the change, so that this test does not
+	// depend on the document being complete (the test above checks that).
+	missing0, extra0 := routeDiff(t, doc, s)
 	s.router.Get("/wallets/{walletId}/colour", func(http.ResponseWriter, *http.Request) {})
 	doc.Paths.Set("/gone", &openapi3.PathItem{Get: &openapi3.Operation{}})
 	missing, extra := routeDiff(t, doc, s)
+	missing = slices.DeleteFunc(missing, func(op string) bool { return slices.Contains(missing0, op) })
+	extra = slices.DeleteFunc(extra, func(op string) bool { return slices.Contains(extra0, op) })
 	if !slices.Equal(missing, []string{"GET /wallets/{walletId}/colour"}) {
-		t.Errorf("missing = %q, want the new route", missing)
+		t.Fatalf("missing = %q, want the new route", missing)
 	}
 	if !slices.Equal(extra, []string{"GET /gone"}) {
 		t.Errorf("extra = %q, want the gone route", extra)
