@@ -260,6 +260,29 @@ func (v *Vault) Start() {
 	}
 }
 
+// Seal seals a server started by StartVaultPersistent; it keeps running
+// and answers every request with 503 until Unseal.
+func (v *Vault) Seal() {
+	v.t.Helper()
+	if err := v.Client(v.t).Sys().Seal(); err != nil {
+		v.t.Fatalf("sealing Vault: %v", err)
+	}
+}
+
+// Unseal unseals a server sealed by Seal and waits until it serves again.
+func (v *Vault) Unseal() {
+	v.t.Helper()
+	if v.unsealKey == "" {
+		v.t.Fatal("Unseal: only a server from StartVaultPersistent can be unsealed")
+	}
+	if err := v.unseal(); err != nil {
+		v.t.Fatalf("unsealing Vault: %v", err)
+	}
+	if err := v.waitHealthy(true); err != nil {
+		v.t.Fatalf("unsealing Vault: %v", err)
+	}
+}
+
 // Client returns a new API client for the server authenticated with the
 // root token.
 func (v *Vault) Client(t testing.TB) *api.Client {
