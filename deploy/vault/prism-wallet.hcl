@@ -8,7 +8,7 @@ path "secret/data/{{identity.entity.metadata.wallet_id}}/*" {
 }
 
 path "secret/metadata/{{identity.entity.metadata.wallet_id}}/*" {
-  capabilities = ["read", "list", "update", "delete"]
+  capabilities = ["create", "read", "list", "update", "delete"]
 }
 
 path "secret/delete/{{identity.entity.metadata.wallet_id}}/*" {

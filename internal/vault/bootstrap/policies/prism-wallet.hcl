@@ -8,7 +8,7 @@ path "{{KV_MOUNT}}/data/{{identity.entity.metadata.wallet_id}}/*" {
 }
 
 path "{{KV_MOUNT}}/metadata/{{identity.entity.metadata.wallet_id}}/*" {
-  capabilities = ["read", "list", "update", "delete"]
+  capabilities = ["create", "read", "list", "update", "delete"]
 }
 
 path "{{KV_MOUNT}}/delete/{{identity.entity.metadata.wallet_id}}/*" {
