@@ -131,7 +131,9 @@ func TestOpenAPIRouteDiff(t *testing.T) {
 	s.router.Get("/wallets/{walletId}/colour", func(http.ResponseWriter, *http.Request) {})
 	doc.Paths.Set("/gone", &openapi3.PathItem{Get: &openapi3.Operation{}})
 	missing, extra := routeDiff(t, doc, s)
-	missing = slices.DeleteFunc(missing, func(op string) bool { return slices.Contains(missing0, op) })
+	missing = slices.DeleteFunc(missing, func(op string) bool {
+		return slices.Contains(missing0, op)
+	})
 	extra = slices.DeleteFunc(extra, func(op string) bool { return slices.Contains(extra0, op) })
 	if !slices.Equal(missing, []string{"GET /wallets/{walletId}/colour"}) {
 		t.Fatalf("missing = %q, want the new route", missing)
@@ -177,7 +179,8 @@ func skeleton(op string) string {
 	if len(params) > 0 {
 		fmt.Fprintf(&b, "      parameters:\n")
 		for _, p := range params {
-			fmt.Fprintf(&b, "        - {name: %s, in: path, required: true, schema: {type: string}}\n", p[1])
+			fmt.Fprintf(&b, "        - {name: %s, in: path, required: true, "+
+				"schema: {type: string}}\n", p[1])
 		}
 	}
 	if method == http.MethodPost || method == http.MethodPut {

@@ -64,7 +64,8 @@ func (s *vaultStore) observe(op string, start time.Time, err error) {
 	s.m.ObserveVault(op, time.Since(start), err)
 }
 
-func (s *vaultStore) Put(ctx context.Context, p secret.Path, value string, o secret.PutOptions) (int, error) {
+func (s *vaultStore) Put(ctx context.Context, p secret.Path, value string,
+	o secret.PutOptions) (int, error) {
 	start := time.Now()
 	v, err := s.next.Put(ctx, p, value, o)
 	s.observe(opPut, start, err)
