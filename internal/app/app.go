@@ -17,6 +17,7 @@ import (
 	"github.com/prism-agent/prism-agent/internal/config"
 	"github.com/prism-agent/prism-agent/internal/httpapi"
 	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/jwtauth"
 	"github.com/prism-agent/prism-agent/internal/metrics"
 	"github.com/prism-agent/prism-agent/internal/secret"
 	"github.com/prism-agent/prism-agent/internal/secret/embedded"
@@ -104,9 +105,30 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 	auth := iam.NewAuthenticator(hasher, a.Records, adminToken)
 	var access wallet.SecretAccess = wallet.SharedAccess{Store: a.Secrets}
 	var identities wallet.Identities
-	if cfg.WalletVaultAuth == config.WalletAuthTokenRole {
-		a.Tenancy = tenancy.New(a.Vault, tenancy.Options{TokenRole: cfg.Vault.TokenRole, Logger: logger})
+	if cfg.WalletVaultAuth == config.WalletAuthTokenRole || cfg.WalletVaultAuth == config.WalletAuthJWT {
+		opts := tenancy.Options{TokenRole: cfg.Vault.TokenRole, Logger: logger,
+			JWTRole: cfg.JWT.VaultRole, OIDCRole: cfg.JWT.OIDCRole,
+			TenantUserpass: cfg.JWT.TenantUserpass, TenantAppRole: cfg.JWT.TenantAppRole}
+		if cfg.JWT.Enabled() {
+			opts.JWTMount = cfg.JWT.VaultMount
+		}
+		a.Tenancy = tenancy.New(a.Vault, opts)
 		access, identities = a.Tenancy, a.Tenancy
+		if cfg.WalletVaultAuth == config.WalletAuthJWT {
+			access = jwtAccess{a.Tenancy}
+		}
+	}
+	var bearer httpapi.BearerVerifier
+	if cfg.JWT.Enabled() {
+		v, err := jwtauth.New(ctx, jwtauth.Config{
+			Issuer: cfg.JWT.Issuer, DiscoveryURL: cfg.JWT.DiscoveryURL, JWKSURL: cfg.JWT.JWKSURL,
+			Audiences: []string{cfg.JWT.Audience}, WalletClaim: cfg.JWT.WalletClaim,
+			Leeway: cfg.JWT.Leeway, RefreshMinInterval: cfg.JWT.RefreshMinInterval, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bearer token verifier: %w", err)
+		}
+		bearer = v
 	}
 	a.Wallets = wallet.NewService(a.Records, access, identities, hasher, logger)
 
@@ -141,6 +163,7 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 	a.Handler = httpapi.New(httpapi.Options{
 		Version: version, PublicPrefix: cfg.PublicPrefix, MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger: logger, Auth: auth, Wallets: a.Wallets, Entities: iam.NewEntities(hasher, a.Records),
+		Tenancy: a.Tenancy, Bearer: bearer,
 		Ready: ready, Metrics: a.Metrics,
 	})
 	return a, nil
@@ -272,4 +295,16 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
+}
+
+// jwtAccess reaches a wallet's secrets, in the jwt mode, with the Vault
+// token that the tenant's own JWT gives; requests without a JWT (an API
+// key tenant, the operator creating a wallet) use a wallet token.
+type jwtAccess struct{ t *tenancy.Tenancy }
+
+func (a jwtAccess) Secrets(ctx context.Context, walletID string) (secret.Store, error) {
+	if b, ok := wallet.BearerFrom(ctx); ok {
+		return a.t.JWTSecrets(ctx, b.Token, b.Expiry)
+	}
+	return a.t.Secrets(ctx, walletID)
 }

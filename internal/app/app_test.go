@@ -46,8 +46,10 @@ type agent struct {
 	app    *App
 	srv    *httptest.Server
 	apiKey string
-	// adminToken, when set, is sent as x-admin-api-key instead of apikey.
+	// adminToken, when set, is sent as x-admin-api-key instead of apikey;
+	// jwt, when set, as a bearer token.
 	adminToken string
+	jwt        string
 	logs       *syncBuffer
 }
 
@@ -145,7 +147,9 @@ func (a *agent) do(method, path string, body any, headers ...string) response {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if a.adminToken != "" {
+	if a.jwt != "" {
+		req.Header.Set("Authorization", "Bearer "+a.jwt)
+	} else if a.adminToken != "" {
 		req.Header.Set("x-admin-api-key", a.adminToken)
 	} else {
 		req.Header.Set("apikey", a.apiKey)

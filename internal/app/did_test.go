@@ -93,7 +93,7 @@ func TestDIDs(t *testing.T) {
 				if err := key.UnmarshalJSON(jwkJSON); err != nil {
 					t.Fatal(err)
 				}
-				sig, err := jose.ParseSigned(r.body["jws"].(string), []jose.SignatureAlgorithm{jose.EdDSA})
+				sig, err := jose.ParseSignedCompact(r.body["jws"].(string), []jose.SignatureAlgorithm{jose.EdDSA})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -88,6 +88,8 @@ type JWTConfig struct {
 	DiscoveryURL string
 	JWKSURL      string
 	Leeway       time.Duration
+	// RefreshMinInterval is the least time between two JWKS fetches.
+	RefreshMinInterval time.Duration
 	// Vault's side of the flow.
 	VaultMount     string // JWT auth method
 	VaultRole      string // its role
@@ -156,17 +158,18 @@ func Load(args []string, getenv Getenv, stderr io.Writer) (Config, error) {
 		},
 	}
 	c.JWT = JWTConfig{
-		Issuer:         src.str("PRISM_JWT_ISSUER", ""),
-		Audience:       src.str("PRISM_JWT_AUDIENCE", "prism-agent"),
-		WalletClaim:    src.str("PRISM_JWT_WALLET_CLAIM", "wallet_id"),
-		DiscoveryURL:   src.str("PRISM_JWT_DISCOVERY_URL", ""),
-		JWKSURL:        src.str("PRISM_JWT_JWKS_URL", ""),
-		Leeway:         src.duration("PRISM_JWT_LEEWAY", 30*time.Second),
-		VaultMount:     src.str("PRISM_VAULT_JWT_MOUNT", "jwt"),
-		VaultRole:      src.str("PRISM_VAULT_JWT_ROLE", "prism-tenant"),
-		OIDCRole:       src.str("PRISM_VAULT_OIDC_ROLE", "prism-tenant"),
-		TenantUserpass: src.str("PRISM_VAULT_TENANT_USERPASS_MOUNT", "prism-tenants-userpass"),
-		TenantAppRole:  src.str("PRISM_VAULT_TENANT_APPROLE_MOUNT", "prism-tenants-approle"),
+		Issuer:             src.str("PRISM_JWT_ISSUER", ""),
+		Audience:           src.str("PRISM_JWT_AUDIENCE", "prism-agent"),
+		WalletClaim:        src.str("PRISM_JWT_WALLET_CLAIM", "wallet_id"),
+		DiscoveryURL:       src.str("PRISM_JWT_DISCOVERY_URL", ""),
+		JWKSURL:            src.str("PRISM_JWT_JWKS_URL", ""),
+		Leeway:             src.duration("PRISM_JWT_LEEWAY", 30*time.Second),
+		RefreshMinInterval: src.duration("PRISM_JWT_JWKS_MIN_REFRESH", 30*time.Second),
+		VaultMount:         src.str("PRISM_VAULT_JWT_MOUNT", "jwt"),
+		VaultRole:          src.str("PRISM_VAULT_JWT_ROLE", "prism-tenant"),
+		OIDCRole:           src.str("PRISM_VAULT_OIDC_ROLE", "prism-tenant"),
+		TenantUserpass:     src.str("PRISM_VAULT_TENANT_USERPASS_MOUNT", "prism-tenants-userpass"),
+		TenantAppRole:      src.str("PRISM_VAULT_TENANT_APPROLE_MOUNT", "prism-tenants-approle"),
 	}
 	if err := errors.Join(src.errs...); err != nil {
 		return Config{}, err

@@ -134,7 +134,7 @@ func TestSignEdDSA(t *testing.T) {
 	if err != nil || jwk.Kty != "OKP" || jwk.Crv != "Ed25519" {
 		t.Fatalf("JWK %+v (%v)", jwk, err)
 	}
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		t.Fatalf("go-jose cannot parse the JWS: %v", err)
 	}

@@ -150,16 +150,26 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// tenantOnly authenticates the caller by the apikey header.
+// tenantOnly authenticates the caller by a bearer JWT or, without one, by
+// the apikey header.
 func (s *Server) tenantOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Tenant(r.Context(), r.Header.Get("apikey"))
-		if err != nil {
+		ctx := r.Context()
+		var p store.Principal
+		var err error
+		if token, ok := bearerToken(r); ok {
+			p, ctx, err = s.bearerPrincipal(ctx, token)
+			if err != nil {
+				s.authFailed("bearer", err)
+				s.renderError(w, r, err)
+				return
+			}
+		} else if p, err = s.auth.Tenant(ctx, r.Header.Get("apikey")); err != nil {
 			s.authFailed(metrics.SchemeAPIKey, err)
 			s.renderError(w, r, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), keyPrincipal, p)
+		ctx = context.WithValue(ctx, keyPrincipal, p)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

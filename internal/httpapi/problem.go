@@ -9,8 +9,10 @@ import (
 
 	"github.com/prism-agent/prism-agent/internal/did"
 	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/jwtauth"
 	"github.com/prism-agent/prism-agent/internal/secret"
 	"github.com/prism-agent/prism-agent/internal/store"
+	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -68,7 +70,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		errors.Is(err, wallet.ErrInvalidInput), errors.Is(err, secret.ErrInvalidPath),
 		errors.Is(err, iam.ErrInvalidInput):
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
-	case errors.Is(err, iam.ErrUnauthenticated):
+	case errors.Is(err, iam.ErrUnauthenticated), errors.Is(err, tenancy.ErrBadCredentials):
 		logger(r).Warn("authentication failed", "reason", iam.FailureReason(err))
 		writeProblem(w, r, http.StatusUnauthorized, "unauthorized", publicAuthFailure)
 	case errors.Is(err, errForbidden):
@@ -80,15 +82,18 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		writeProblem(w, r, http.StatusConflict, "cas-mismatch",
 			"check-and-set failed: the current version is not the one given in cas")
 	case errors.Is(err, did.ErrInvalidTemplate), errors.Is(err, did.ErrKeyCannotSign),
-		errors.Is(err, did.ErrKeyNotFound):
+		errors.Is(err, did.ErrKeyNotFound), errors.Is(err, errUnprocessable),
+		errors.Is(err, tenancy.ErrInvalidUsername):
 		writeProblem(w, r, http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	case errors.Is(err, did.ErrInvalidDID):
 		writeProblem(w, r, http.StatusBadRequest, "invalid-did", "the DID is not a valid PRISM DID")
 	case errors.Is(err, did.ErrNotLongForm), errors.Is(err, wallet.ErrDIDNotFound):
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
-	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict):
+	case errors.Is(err, wallet.ErrExists), errors.Is(err, iam.ErrConflict),
+		errors.Is(err, tenancy.ErrCredentialExists):
 		writeProblem(w, r, http.StatusConflict, "conflict", err.Error())
-	case errors.Is(err, secret.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, secret.ErrUnavailable), errors.Is(err, store.ErrUnavailable),
+		errors.Is(err, jwtauth.ErrUnavailable):
 		logger(r).Warn("backend unavailable", "error", err.Error())
 		writeProblem(w, r, http.StatusServiceUnavailable, "unavailable",
 			"a backing store is unavailable; retry later")

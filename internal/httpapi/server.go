@@ -16,6 +16,7 @@ import (
 	"github.com/prism-agent/prism-agent/internal/iam"
 	"github.com/prism-agent/prism-agent/internal/metrics"
 	"github.com/prism-agent/prism-agent/internal/store"
+	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -34,7 +35,12 @@ type Options struct {
 	Auth         *iam.Authenticator
 	Wallets      *wallet.Service
 	Entities     *iam.Entities
-	Ready        []Check
+	// Tenancy issues tenants' Vault credentials and exchanges them for
+	// JWTs; nil where wallets have no Vault identity.
+	Tenancy *tenancy.Tenancy
+	// Bearer verifies tenants' JWTs; nil disables bearer authentication.
+	Bearer BearerVerifier
+	Ready  []Check
 	// Metrics receives the API's metrics; nil gives the Server its own.
 	Metrics *metrics.Metrics
 }
@@ -48,16 +54,20 @@ type Server struct {
 	auth     *iam.Authenticator
 	wallets  *wallet.Service
 	entities *iam.Entities
-	ready    []Check
-	metrics  *metrics.Metrics
-	router   chi.Router
+	tenancy  *tenancy.Tenancy
+	bearer   BearerVerifier
+	// tokenLimiter bounds POST /oauth2/token attempts.
+	tokenLimiter *tokenLimiter
+	ready        []Check
+	metrics      *metrics.Metrics
+	router       chi.Router
 }
 
 // New returns the API handler.
 func New(o Options) *Server {
 	s := &Server{
 		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
-		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, ready: o.Ready,
+		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, tenancy: o.Tenancy, bearer: o.Bearer, tokenLimiter: newTokenLimiter(), ready: o.Ready,
 		metrics: metricsOrNew(o.Metrics),
 	}
 	r := chi.NewRouter()
@@ -75,10 +85,12 @@ func New(o Options) *Server {
 	r.Get("/_system/metrics", s.serveMetrics)
 	s.docsRoutes(r)
 	r.Get("/dids/{didRef}", s.resolveDID)
+	r.Post("/oauth2/token", s.issueToken)
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.adminOnly)
 		r.Post("/wallets", s.createWallet)
+		r.Post("/wallets/{walletId}/vault-credentials", s.createVaultCredentials)
 		r.Post("/wallets/{walletId}/disable", s.setWalletState(store.WalletDisabled))
 		r.Post("/wallets/{walletId}/enable", s.setWalletState(store.WalletActive))
 		r.Post("/iam/entities", s.createEntity)

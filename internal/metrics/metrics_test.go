@@ -18,7 +18,7 @@ import (
 
 func TestWalletTokenCache(t *testing.T) {
 	m := New()
-	var c WalletTokenCache = m.WalletTokenCache()
+	c := m.WalletTokenCache()
 	c.Hit()
 	c.Hit()
 	c.Miss()

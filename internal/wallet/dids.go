@@ -14,8 +14,8 @@ import (
 // published on a ledger.
 const DIDStatusCreated = "CREATED"
 
-// ErrDIDNotFound: the wallet has no such DID. Another wallet's DID gives
-// the same error as an unknown one.
+// ErrDIDNotFound is returned when the wallet has no such DID. Another
+// wallet's DID gives the same error as an unknown one.
 var ErrDIDNotFound = errors.New("DID not found")
 
 // CreateDID allocates the wallet's next did-index, derives the DID's keys

@@ -8,7 +8,6 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,9 +24,6 @@ import (
 // the wallet token role allows only aliases with this prefix.
 const EntityPrefix = "prism-wallet-"
 
-// ErrWalletDisabled: Vault refused the wallet's entity because it is
-// disabled.
-var ErrWalletDisabled = errors.New("wallet identity is disabled in Vault")
 
 // Stats counts the wallet-token cache's outcomes since New.
 type Stats struct {

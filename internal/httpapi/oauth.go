@@ -1,0 +1,218 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/prism-agent/prism-agent/internal/iam"
+	"github.com/prism-agent/prism-agent/internal/vault/tenancy"
+)
+
+// errUnprocessable marks a request that is well-formed but cannot be
+// served as asked (422).
+var errUnprocessable = errors.New("unprocessable")
+
+type credentialsRequest struct {
+	Type     string `json:"type"` // userpass or approle
+	Username string `json:"username,omitempty"`
+}
+
+type credentialsResponse struct {
+	Type         string `json:"type"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
+	ClientID     string `json:"clientId,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+}
+
+var errNoTenancy = fmt.Errorf("%w: tenant Vault credentials need SECRET_STORAGE_BACKEND=vault and "+
+	"PRISM_WALLET_VAULT_AUTH=token-role or jwt", errUnprocessable)
+
+// createVaultCredentials issues Vault login credentials for a wallet's
+// tenant. They are shown once; the agent stores none of them.
+func (s *Server) createVaultCredentials(w http.ResponseWriter, r *http.Request) {
+	var req credentialsRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	if s.tenancy == nil {
+		s.renderError(w, r, errNoTenancy)
+		return
+	}
+	rec, err := s.wallets.Get(r.Context(), strings.ToLower(chi.URLParam(r, "walletId")))
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	var resp credentialsResponse
+	switch req.Type {
+	case "userpass":
+		l, err := s.tenancy.CreateUserpassLogin(r.Context(), rec.ID, req.Username)
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		resp = credentialsResponse{Type: req.Type, Username: l.Username, Password: l.Password}
+	case "approle":
+		if req.Username != "" {
+			s.renderError(w, r, fmt.Errorf("%w: username applies to type userpass only", errBadRequest))
+			return
+		}
+		l, err := s.tenancy.CreateAppRoleLogin(r.Context(), rec.ID)
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		resp = credentialsResponse{Type: req.Type, ClientID: l.ClientID, ClientSecret: l.ClientSecret}
+	default:
+		s.renderError(w, r, fmt.Errorf("%w: type must be userpass or approle", errBadRequest))
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+// tokenRequest holds the fields of an RFC 6749 token request, from a form
+// or a JSON body.
+type tokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+func readTokenRequest(r *http.Request) (tokenRequest, error) {
+	var req tokenRequest
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/x-www-form-urlencoded":
+		if err := r.ParseForm(); err != nil {
+			var maxBytes *http.MaxBytesError
+			if errors.As(err, &maxBytes) {
+				return req, err
+			}
+			return req, fmt.Errorf("%w: malformed form body", errBadRequest)
+		}
+		f := r.PostForm
+		req = tokenRequest{GrantType: f.Get("grant_type"), Username: f.Get("username"),
+			Password: f.Get("password"), ClientID: f.Get("client_id"), ClientSecret: f.Get("client_secret")}
+	case "application/json":
+		if err := decodeJSON(r, &req); err != nil {
+			return req, err
+		}
+	default:
+		return req, fmt.Errorf("%w: Content-Type must be application/x-www-form-urlencoded or application/json",
+			errBadRequest)
+	}
+	// RFC 6749 section 2.3.1: client credentials may come as HTTP Basic.
+	if id, secret, ok := r.BasicAuth(); ok && req.ClientID == "" {
+		req.ClientID, req.ClientSecret = id, secret
+	}
+	return req, nil
+}
+
+// issueToken exchanges a tenant's Vault credentials for a JWT issued by
+// Vault (RFC 6749 password and client-credentials grants).
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
+	if s.tenancy == nil {
+		s.renderError(w, r, errNoTenancy)
+		return
+	}
+	req, err := readTokenRequest(r)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	client := req.Username
+	if req.GrantType == "client_credentials" {
+		client = req.ClientID
+	}
+	if !s.tokenLimiter.allow(clientIP(r), client) {
+		logger(r).Warn("token requests rate-limited")
+		w.Header().Set("Retry-After", strconv.Itoa(int(tokenLimitWindow.Seconds())))
+		writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", "too many token requests; retry later")
+		return
+	}
+	var tok tenancy.IdentityToken
+	switch req.GrantType {
+	case "password":
+		tok, err = s.tenancy.ExchangePassword(r.Context(), req.Username, req.Password)
+	case "client_credentials":
+		tok, err = s.tenancy.ExchangeClientCredentials(r.Context(), req.ClientID, req.ClientSecret)
+	default:
+		s.renderError(w, r, fmt.Errorf("%w: grant_type must be password or client_credentials", errBadRequest))
+		return
+	}
+	if errors.Is(err, tenancy.ErrBadCredentials) {
+		s.authFailed("oauth2", iam.Failure(iam.ReasonUnknown))
+		s.renderError(w, r, iam.ErrUnauthenticated)
+		return
+	}
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: tok.JWT, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Token requests are limited per client name and per source address, so
+// that guessing one tenant's password is slow and one source cannot try
+// many tenants quickly.
+const (
+	tokenLimitWindow = 10 * time.Second
+	tokenLimitBurst  = 10
+	limiterMaxKeys   = 10000
+)
+
+type tokenLimiter struct {
+	mu   sync.Mutex
+	keys map[string]*rate.Limiter
+}
+
+func newTokenLimiter() *tokenLimiter { return &tokenLimiter{keys: map[string]*rate.Limiter{}} }
+
+func (l *tokenLimiter) allow(ip, client string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.keys) > limiterMaxKeys {
+		// Bounded memory: forgetting every limiter lets a burst through,
+		// which is better than refusing every client.
+		l.keys = map[string]*rate.Limiter{}
+	}
+	ok := true
+	for _, k := range []string{"ip:" + ip, "client:" + client} {
+		lim, found := l.keys[k]
+		if !found {
+			lim = rate.NewLimiter(rate.Every(tokenLimitWindow/tokenLimitBurst), tokenLimitBurst)
+			l.keys[k] = lim
+		}
+		ok = lim.Allow() && ok
+	}
+	return ok
+}
