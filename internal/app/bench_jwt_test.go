@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
-	"github.com/prism-agent/prism-agent/internal/config"
 	"github.com/prism-agent/prism-agent/internal/jwtauth/jwttest"
 	"github.com/prism-agent/prism-agent/internal/testenv"
 	"github.com/prism-agent/prism-agent/internal/vault/bootstrap"
@@ -31,27 +28,17 @@ func BenchmarkJWTTenantRead(b *testing.B) {
 	}
 	env := map[string]string{
 		"SECRET_STORAGE_BACKEND": "vault", "VAULT_ADDR": v.Addr, "DATABASE_URL": testenv.PostgresURL(b),
-		"PRISM_WALLET_VAULT_AUTH": "jwt", "PRISM_JWT_ISSUER": iss.URL, "PRISM_DATA_DIR": b.TempDir(),
+		"PRISM_WALLET_VAULT_AUTH": "jwt", "PRISM_JWT_ISSUER": iss.URL,
 		"VAULT_APPROLE_ROLE_ID": boot.RoleID, "VAULT_APPROLE_SECRET_ID": boot.SecretID,
 		"ADMIN_TOKEN": "bench-admin-token-0123456789",
 	}
-	cfg, err := config.Load(nil, func(k string) (string, bool) { x, ok := env[k]; return x, ok }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg, "bench", slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	a, url := benchApp(b, env)
 
 	apiKeys := make([]string, 100)
 	jwts := make([]string, 100)
 	for i := range apiKeys {
-		apiKeys[i] = benchTenant(b, srv.URL, i)
-		req, _ := http.NewRequest("GET", srv.URL+"/wallets", nil)
+		apiKeys[i] = benchTenant(b, url, i)
+		req, _ := http.NewRequest("GET", url+"/wallets", nil)
 		req.Header.Set("apikey", apiKeys[i])
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -80,7 +67,7 @@ func BenchmarkJWTTenantRead(b *testing.B) {
 			var next atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest("GET", srv.URL+"/secrets/bench", nil)
+					req, _ := http.NewRequest("GET", url+"/secrets/bench", nil)
 					req.Header.Set(c.header(next.Add(1)))
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {

@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/prism-agent/prism-agent/internal/config"
 	"github.com/prism-agent/prism-agent/internal/testenv"
 	"github.com/prism-agent/prism-agent/internal/vault/bootstrap"
 )
@@ -44,22 +41,11 @@ func BenchmarkMultiTenantRead(b *testing.B) {
 			env := mode.env
 			env["SECRET_STORAGE_BACKEND"], env["VAULT_ADDR"] = "vault", v.Addr
 			env["DATABASE_URL"] = testenv.PostgresURL(b)
-			env["PRISM_DATA_DIR"] = b.TempDir()
 			env["ADMIN_TOKEN"] = "bench-admin-token-0123456789"
-			cfg, err := config.Load(nil, func(k string) (string, bool) { x, ok := env[k]; return x, ok }, io.Discard)
-			if err != nil {
-				b.Fatal(err)
-			}
-			a, err := New(context.Background(), cfg, "bench", slog.New(slog.NewJSONHandler(io.Discard, nil)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer a.Close()
-			srv := httptest.NewServer(a.Handler)
-			defer srv.Close()
+			a, url := benchApp(b, env)
 			keys := make([]string, 100)
 			for i := range keys {
-				keys[i] = benchTenant(b, srv.URL, i)
+				keys[i] = benchTenant(b, url, i)
 			}
 			loginsBefore := a.Vault.Stats().Logins
 			var mintsBefore uint64
@@ -71,7 +57,7 @@ func BenchmarkMultiTenantRead(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					key := keys[next.Add(1)%int64(len(keys))]
-					req, _ := http.NewRequest("GET", srv.URL+"/secrets/bench", nil)
+					req, _ := http.NewRequest("GET", url+"/secrets/bench", nil)
 					req.Header.Set("apikey", key)
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {

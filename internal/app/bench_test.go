@@ -71,7 +71,21 @@ func BenchmarkReadSecret(b *testing.B) {
 // default wallet's API key.
 func benchAgent(b *testing.B, env map[string]string) (string, string) {
 	b.Helper()
-	env["PRISM_DATA_DIR"] = b.TempDir()
+	a, url := benchApp(b, env)
+	key, err := os.ReadFile(a.DefaultAPIKeyFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return url, strings.TrimSpace(string(key))
+}
+
+// benchApp starts an agent configured by env, logging nowhere, and
+// returns it with its URL; both stop when the benchmark ends.
+func benchApp(b *testing.B, env map[string]string) (*App, string) {
+	b.Helper()
+	if _, ok := env["PRISM_DATA_DIR"]; !ok {
+		env["PRISM_DATA_DIR"] = b.TempDir()
+	}
 	cfg, err := config.Load(nil, func(k string) (string, bool) { x, ok := env[k]; return x, ok }, io.Discard)
 	if err != nil {
 		b.Fatal(err)
@@ -83,11 +97,7 @@ func benchAgent(b *testing.B, env map[string]string) (string, string) {
 	b.Cleanup(func() { a.Close() })
 	srv := httptest.NewServer(a.Handler)
 	b.Cleanup(srv.Close)
-	key, err := os.ReadFile(a.DefaultAPIKeyFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return srv.URL, strings.TrimSpace(string(key))
+	return a, srv.URL
 }
 
 // BenchmarkCreateDID creates a DID with one secp256k1 authentication key
