@@ -24,7 +24,6 @@ import (
 // the wallet token role allows only aliases with this prefix.
 const EntityPrefix = "prism-wallet-"
 
-
 // Stats counts the wallet-token cache's outcomes since New.
 type Stats struct {
 	Hits, Misses, Mints uint64
