@@ -142,6 +142,12 @@ func runFlow(t *testing.T, c *flowClient, s *flowSecrets) {
 	c.call("POST", "/wallets", map[string]any{"name": "x"}, 401, "x-admin-api-key", s.apiKey)
 	c.call("GET", "/wallets", nil, 200, admin...)
 	c.call("GET", "/wallets/"+walletID, nil, 200, admin...)
+	// Tenant Vault credentials and the token exchange need Vault; on the
+	// embedded stores they are refused (phase3_test covers them on Vault).
+	c.call("POST", "/wallets/"+walletID+"/vault-credentials", map[string]any{"type": "approle"}, 422,
+		admin...)
+	c.call("POST", "/oauth2/token", map[string]any{"grant_type": "password", "username": "alice",
+		"password": "not-used"}, 422)
 
 	e := c.call("POST", "/iam/entities", map[string]any{"name": "flow", "walletId": walletID},
 		201, admin...)
