@@ -65,41 +65,44 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 // New builds the agent. On error everything opened so far is closed.
-func New(ctx context.Context, cfg config.Config, version string, logger *slog.Logger) (a *App, err error) {
-	a = &App{Metrics: metrics.New()}
-	defer func() {
-		if err != nil {
-			a.Close()
-			a = nil
-		}
-	}()
+func New(ctx context.Context, cfg config.Config, version string, logger *slog.Logger) (*App, error) {
+	a := &App{Metrics: metrics.New()}
+	if err := a.build(ctx, cfg, version, logger); err != nil {
+		// Whatever was opened before the failure is closed again.
+		_ = a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build(ctx context.Context, cfg config.Config, version string, logger *slog.Logger) (err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data folder: %w", err)
+		return fmt.Errorf("creating data folder: %w", err)
 	}
 
 	if err := a.openRecords(ctx, cfg, logger); err != nil {
-		return nil, err
+		return err
 	}
 	if err := a.openSecrets(ctx, cfg, logger); err != nil {
-		return nil, err
+		return err
 	}
 
 	hashKey := cfg.APIKeyHashKey.Reveal()
 	if hashKey == "" {
 		if hashKey, _, err = loadOrCreateKeyFile(cfg.KeyFile(HashKeyFile)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	hasher, err := iam.NewHasher([]byte(hashKey))
 	if err != nil {
-		return nil, fmt.Errorf("api key hash key: %w", err)
+		return fmt.Errorf("api key hash key: %w", err)
 	}
 
 	adminToken := cfg.AdminToken.Reveal()
 	if adminToken == "" {
 		a.AdminTokenFile = cfg.KeyFile(AdminTokenFile)
 		if adminToken, _, err = loadOrCreateKeyFile(a.AdminTokenFile); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	auth := iam.NewAuthenticator(hasher, a.Records, adminToken)
@@ -126,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 			Leeway: cfg.JWT.Leeway, RefreshMinInterval: cfg.JWT.RefreshMinInterval, Logger: logger,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("bearer token verifier: %w", err)
+			return fmt.Errorf("bearer token verifier: %w", err)
 		}
 		bearer = v
 	}
@@ -148,7 +151,7 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 	}
 	if cfg.DefaultWalletEnabled {
 		if err := a.ensureDefaultWallet(ctx, cfg, auth, hasher, logger); err != nil {
-			return nil, err
+			return err
 		}
 		ready = append(ready, httpapi.Check{Name: "default-wallet", Run: func(ctx context.Context) error {
 			if err := a.Wallets.CheckSeed(ctx, wallet.DefaultID); errors.Is(err, wallet.ErrSeedMissing) {
@@ -166,7 +169,7 @@ func New(ctx context.Context, cfg config.Config, version string, logger *slog.Lo
 		Tenancy: a.Tenancy, Bearer: bearer,
 		Ready: ready, Metrics: a.Metrics,
 	})
-	return a, nil
+	return nil
 }
 
 func (a *App) openRecords(ctx context.Context, cfg config.Config, logger *slog.Logger) error {

@@ -266,7 +266,11 @@ func testBadInput(t *testing.T, a *agent) {
 		{"fail/nul", "GET", "/secrets/a%00b", nil, 400},
 		{"fail/space", "PUT", "/secrets/a%20b", map[string]any{"value": "x"}, 400},
 		{"fail/too long name", "PUT", "/secrets/" + strings.Repeat("n", 300), map[string]any{"value": "x"}, 400},
-		{"fail/reserved name", "PUT", "/secrets/x/metadata", map[string]any{"value": "x"}, 400},
+		{"fail/reserved name", "PUT", "/secrets/x/metadata", map[string]any{"value": "x"}, 405},
+		{"fail/get an action", "GET", "/secrets/x/undelete", nil, 405},
+		{"fail/delete metadata", "DELETE", "/secrets/x/metadata", nil, 405},
+		{"fail/invalid utf-8", "PUT", "/secrets/ok", "{\"value\":\"\xff\xfe\"}", 400},
+		{"fail/short body", "PUT", "/secrets/ok", "{\"value\":\"x\"", 400},
 		{"fail/missing value", "PUT", "/secrets/ok", map[string]any{}, 400},
 		{"fail/unknown field", "PUT", "/secrets/ok", map[string]any{"value": "x", "extra": 1}, 400},
 		{"fail/wrong type", "PUT", "/secrets/ok", map[string]any{"value": 5}, 400},
@@ -292,6 +296,13 @@ func testBadInput(t *testing.T, a *agent) {
 				a := a.on(t)
 				a.expect(a.do(c.method, c.path, c.body), c.status)
 			})
+		}
+		if allow := a.expect(a.do("PATCH", "/secrets/ok", nil), 405).header.Get("Allow"); !strings.Contains(allow, "PUT") ||
+			!strings.Contains(allow, "GET") {
+			t.Errorf("405 Allow = %q", allow)
+		}
+		if r := a.do("HEAD", "/_system/health", nil); r.status != 200 {
+			t.Errorf("HEAD /_system/health = %d", r.status)
 		}
 		// None of those requests wrote anything.
 		if after := a.expect(a.do("GET", "/secrets", nil), 200).raw; after != before {
@@ -449,3 +460,29 @@ func TestGeneratedKeyFiles(t *testing.T) {
 }
 
 func storePage(offset, limit int) store.Page { return store.Page{Offset: offset, Limit: limit} }
+
+// TestNewFailsCleanly: a start that cannot complete returns its reason
+// and closes what it opened.
+func TestNewFailsCleanly(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"fail/data folder is a file", map[string]string{"PRISM_DATA_DIR": file}, "creating data folder"},
+		{"fail/superuser database role", map[string]string{"DATABASE_URL": testenv.PostgresAdminURL()},
+			"superuser"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := loadConfig(t, c.env)
+			a, err := New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
+			if err == nil || a != nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("New = %v, %v; want an error about %q", a, err, c.want)
+			}
+		})
+	}
+}

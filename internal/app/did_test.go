@@ -116,6 +116,8 @@ func TestDIDs(t *testing.T) {
 				{"fail/master key cannot sign", long + "/signatures", map[string]any{"keyId": "master0", "payload": enc}, 422},
 				{"fail/unknown key", long + "/signatures", map[string]any{"keyId": "nope", "payload": enc}, 422},
 				{"fail/bad payload", long + "/signatures", map[string]any{"keyId": "auth-1", "payload": "!!"}, 400},
+				{"fail/no payload", long + "/signatures", map[string]any{"keyId": "auth-1"}, 400},
+				{"fail/too much padding", long + "/signatures", map[string]any{"keyId": "auth-1", "payload": "aGVsbG8==="}, 400},
 				{"fail/unknown DID", "did:prism:" + strings.Repeat("0", 64) + "/signatures",
 					map[string]any{"keyId": "auth-1", "payload": enc}, 404},
 				{"fail/reserved id", "", map[string]any{"documentTemplate": map[string]any{

@@ -30,8 +30,8 @@ func toManagedDID(d store.DID) managedDIDResponse {
 }
 
 type signRequest struct {
-	KeyID   string `json:"keyId"`
-	Payload string `json:"payload"`
+	KeyID   string  `json:"keyId"`
+	Payload *string `json:"payload"`
 }
 
 type signResponse struct {
@@ -108,7 +108,11 @@ func (s *Server) signWithDID(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, fmt.Errorf("%w: the field \"keyId\" is required", errBadRequest))
 		return
 	}
-	payload, err := decodeBase64URL(req.Payload)
+	if req.Payload == nil {
+		s.renderError(w, r, fmt.Errorf("%w: the field \"payload\" is required", errBadRequest))
+		return
+	}
+	payload, err := decodeBase64URL(*req.Payload)
 	if err != nil {
 		s.renderError(w, r, fmt.Errorf("%w: payload must be base64url", errBadRequest))
 		return
@@ -126,9 +130,12 @@ func (s *Server) signWithDID(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, signResponse{JWS: jws})
 }
 
-// decodeBase64URL accepts base64url with or without padding.
+// decodeBase64URL accepts base64url with or without its padding.
 func decodeBase64URL(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if pad := len(s) - len(strings.TrimRight(s, "=")); pad > 0 {
+		return base64.URLEncoding.DecodeString(s)
+	}
+	return base64.RawURLEncoding.DecodeString(s)
 }
 
 type resolutionResponse struct {

@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodeJSON reads exactly one JSON object into v: unknown fields, trailing
@@ -16,7 +19,22 @@ func decodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("%w: Content-Type must be application/json", errBadRequest)
 	}
-	dec := json.NewDecoder(r.Body)
+	// The body is read whole (it is bounded by the body limit) so that
+	// invalid UTF-8 is refused: encoding/json would silently replace it,
+	// storing something other than what the client sent.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var maxBytes *http.MaxBytesError
+		if errors.As(err, &maxBytes) {
+			return err
+		}
+		return fmt.Errorf("%w: the body could not be read whole (shorter than its Content-Length?)",
+			errBadRequest)
+	}
+	if !utf8.Valid(body) {
+		return fmt.Errorf("%w: the body is not valid UTF-8", errBadRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var maxBytes *http.MaxBytesError
@@ -42,11 +60,36 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syntax):
 		return "syntax error at byte " + strconv.FormatInt(syntax.Offset, 10)
 	case errors.As(err, &typeErr):
-		return "field " + strconv.Quote(typeErr.Field) + " must be " + typeErr.Type.String()
+		if typeErr.Field == "" {
+			return "the body must be a JSON object"
+		}
+		return "field " + strconv.Quote(typeErr.Field) + " must be " + jsonKind(typeErr.Type)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return strings.TrimPrefix(err.Error(), "json: ")
 	default:
 		return "malformed JSON"
+	}
+}
+
+// jsonKind names a Go type as the JSON kind a client must send.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
 	}
 }
 

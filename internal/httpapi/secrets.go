@@ -60,6 +60,20 @@ func (s *Server) callerWallet(r *http.Request) (*wallet.Wallet, error) {
 	return s.wallets.Open(r.Context(), p.Wallet)
 }
 
+// wrongAction answers 405 when the path names a secret action that the
+// method does not serve (GET .../undelete, DELETE .../metadata, ...).
+func wrongAction(w http.ResponseWriter, r *http.Request, actions map[string]string) bool {
+	for suffix, allow := range actions {
+		if strings.HasSuffix(r.URL.Path, "/"+suffix) {
+			w.Header().Set("Allow", allow)
+			writeProblem(w, r, http.StatusMethodNotAllowed, "method-not-allowed",
+				"the method "+r.Method+" is not allowed on this resource")
+			return true
+		}
+	}
+	return false
+}
+
 // secretRef splits "/secrets/<name>[/<action>]" into name and action.
 func secretRef(r *http.Request, actions ...string) (name, action string) {
 	name = strings.TrimPrefix(r.URL.Path, "/secrets/")
@@ -72,6 +86,9 @@ func secretRef(r *http.Request, actions ...string) (name, action string) {
 }
 
 func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
+	if wrongAction(w, r, map[string]string{"metadata": "GET, HEAD", "undelete": "POST", "destroy": "POST"}) {
+		return
+	}
 	name, _ := secretRef(r)
 	var req putSecretRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -100,6 +117,9 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSecretOrMetadata(w http.ResponseWriter, r *http.Request) {
+	if wrongAction(w, r, map[string]string{"undelete": "POST", "destroy": "POST"}) {
+		return
+	}
 	name, action := secretRef(r, "metadata")
 	wal, err := s.callerWallet(r)
 	if err != nil {
@@ -147,6 +167,9 @@ func (s *Server) secretMetadata(w http.ResponseWriter, r *http.Request, wal *wal
 }
 
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
+	if wrongAction(w, r, map[string]string{"metadata": "GET, HEAD", "undelete": "POST", "destroy": "POST"}) {
+		return
+	}
 	name, _ := secretRef(r)
 	versions, err := versionsQuery(r)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/prism-agent/prism-agent/internal/iam"
 	"github.com/prism-agent/prism-agent/internal/metrics"
@@ -71,11 +72,13 @@ func New(o Options) *Server {
 		metrics: metricsOrNew(o.Metrics),
 	}
 	r := chi.NewRouter()
+	r.Use(middleware.GetHead)
 	r.Use(s.requestID, s.accessLog, s.instrument, s.recoverer, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such resource")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(s.allowed(r.URL.Path), ", "))
 		writeProblem(w, r, http.StatusMethodNotAllowed, "method-not-allowed",
 			"the method "+r.Method+" is not allowed on this resource")
 	})
@@ -123,6 +126,23 @@ func New(o Options) *Server {
 	return s
 }
 
+// allowed lists the methods the router serves on path, for the Allow
+// header of a 405 (RFC 9110).
+func (s *Server) allowed(path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodDelete} {
+		probe := m
+		if m == http.MethodHead {
+			probe = http.MethodGet // HEAD is served wherever GET is
+		}
+		if s.router.Match(chi.NewRouteContext(), probe, path) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
@@ -162,7 +182,8 @@ func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 	if missing := s.wallets.MissingSeeds(); len(missing) > 0 {
 		ok = false
 		checks = append(checks, readyCheck{Name: "wallet-seeds", Status: "failing",
-			Detail: "wallet seed missing from the secret store for " + plural(len(missing), "wallet")})
+			Detail: "wallet seed found missing from the secret store for " + plural(len(missing), "wallet") +
+				" so far"})
 	}
 	if ok {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})

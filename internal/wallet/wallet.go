@@ -211,6 +211,10 @@ func validateCreate(p *CreateParams) error {
 	if p.Seed != nil && len(p.Seed) != SeedLength {
 		return fmt.Errorf("%w: seed must be %d bytes", ErrInvalidInput, SeedLength)
 	}
+	if p.Seed != nil && allZero(p.Seed) {
+		// A seed of zeros is no secret: every key derived from it is public.
+		return fmt.Errorf("%w: seed must not be all zeros", ErrInvalidInput)
+	}
 	return nil
 }
 
@@ -372,4 +376,13 @@ func WithBearer(ctx context.Context, b Bearer) context.Context {
 func BearerFrom(ctx context.Context) (Bearer, bool) {
 	b, ok := ctx.Value(bearerKey{}).(Bearer)
 	return b, ok
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
