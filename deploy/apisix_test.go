@@ -153,7 +153,7 @@ func pluginProblems(f *apisixFile, agentHeaders, enabled []string) []string {
 					p, apisixConfigFile)
 			}
 		}
-		if r.Plugins.RequestID == nil || !strings.EqualFold(r.Plugins.RequestID.HeaderName, "X-Request-Id") {
+		if rid := r.Plugins.RequestID; rid == nil || !strings.EqualFold(rid.HeaderName, "X-Request-Id") {
 			bad(r, "request-id must set X-Request-Id, which the agent logs as request_id")
 		}
 		if ka := r.Plugins.KeyAuth; ka != nil {
@@ -220,7 +220,8 @@ func pluginProblems(f *apisixFile, agentHeaders, enabled []string) []string {
 		}
 	}
 	if len(platformHeaders) > 1 {
-		problems = append(problems, fmt.Sprintf("key-auth uses several headers %v; use one", platformHeaders))
+		problems = append(problems, fmt.Sprintf("key-auth uses several headers %v; use one",
+			platformHeaders))
 	}
 	return problems
 }

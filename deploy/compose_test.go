@@ -149,7 +149,8 @@ func composeProblems(p *types.Project, apisixEnvs []string, sqlRoles []string) [
 				k, bootRun.Source)
 		}
 	}
-	if !strings.HasPrefix(env(bootstrap, "VAULT_TOKEN_FILE"), env(p.Services["vault-init"], "PRISM_VAULT_KEYS_DIR")) {
+	keysDir := env(p.Services["vault-init"], "PRISM_VAULT_KEYS_DIR")
+	if !strings.HasPrefix(env(bootstrap, "VAULT_TOKEN_FILE"), keysDir+"/") {
 		bad("bootstrap: VAULT_TOKEN_FILE must be the root token vault-init writes")
 	}
 	for _, k := range []string{"DATABASE_URL", "DATABASE_MIGRATION_URL"} {

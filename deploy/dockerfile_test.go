@@ -132,7 +132,8 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("first stage = FROM %s AS %q, want FROM %s... AS <name> (go.mod's Go)",
 				build.Image, build.Name, want)
 		}
-		i := slices.IndexFunc(build.all("RUN"), func(r string) bool { return strings.Contains(r, "go build") })
+		i := slices.IndexFunc(build.all("RUN"),
+			func(r string) bool { return strings.Contains(r, "go build") })
 		if i < 0 {
 			t.Fatal("the build stage has no RUN go build")
 		}

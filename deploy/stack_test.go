@@ -200,7 +200,8 @@ func waitHTTP(t *testing.T, p *process, url string, want int) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("%s did not answer %d within %s (last: %s):\n%s", url, want, startWait, last, p.out.String())
+	t.Fatalf("%s did not answer %d within %s (last: %s):\n%s", url, want, startWait, last,
+		p.out.String())
 }
 
 func freePort(t *testing.T) int {
@@ -388,8 +389,9 @@ func TestComposeStackWithoutContainers(t *testing.T) {
 		s.run("bootstrap", imageEnv)
 		settings := readFile(t, filepath.Join(run, "agent.env"))
 		secretID = strings.TrimSpace(readFile(t, filepath.Join(run, "secret-id")))
-		for _, want := range []string{"SECRET_STORAGE_BACKEND=vault\n", "PRISM_WALLET_VAULT_AUTH=token-role\n",
-			"VAULT_ADDR=http://" + vaultListen + "\n", "VAULT_APPROLE_ROLE_ID="} {
+		for _, want := range []string{"SECRET_STORAGE_BACKEND=vault\n",
+			"PRISM_WALLET_VAULT_AUTH=token-role\n", "VAULT_ADDR=http://" + vaultListen + "\n",
+			"VAULT_APPROLE_ROLE_ID="} {
 			if !strings.Contains(settings, want) {
 				t.Errorf("agent.env lacks %q:\n%s", want, settings)
 			}
