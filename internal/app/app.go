@@ -166,7 +166,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, version string, logg
 	a.Handler = httpapi.New(httpapi.Options{
 		Version: version, PublicPrefix: cfg.PublicPrefix, MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger: logger, Auth: auth, Wallets: a.Wallets, Entities: iam.NewEntities(hasher, a.Records),
-		Tenancy: a.Tenancy, Bearer: bearer,
+		Tenancy: a.Tenancy, Bearer: bearer, TrustedProxies: cfg.TrustedProxies,
 		Ready: ready, Metrics: a.Metrics,
 	})
 	return nil

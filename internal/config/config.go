@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,8 +48,11 @@ type Config struct {
 	// PublicPrefix is the path prefix under which a gateway exposes the
 	// agent; links in responses are built with it.
 	PublicPrefix string
-	LogLevel     string
-	LogFormat    string
+	// TrustedProxies are the gateways whose X-Forwarded-For is believed
+	// when the agent needs the client's address (token rate limits).
+	TrustedProxies []netip.Prefix
+	LogLevel       string
+	LogFormat      string
 
 	DataDir string
 
@@ -156,6 +160,21 @@ func Load(args []string, getenv Getenv, stderr io.Writer) (Config, error) {
 			RequestTimeout:  src.duration("VAULT_REQUEST_TIMEOUT", 10*time.Second),
 			TokenRole:       src.str("PRISM_VAULT_TOKEN_ROLE", "prism-wallet"),
 		},
+	}
+	for _, f := range strings.Split(src.str("AGENT_HTTP_TRUSTED_PROXIES", ""), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(f)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				src.errs = append(src.errs, fmt.Errorf("AGENT_HTTP_TRUSTED_PROXIES: %q is not an address or CIDR", f))
+				continue
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx)
 	}
 	c.JWT = JWTConfig{
 		Issuer:             src.str("PRISM_JWT_ISSUER", ""),

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,7 +145,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	if req.GrantType == "client_credentials" {
 		client = req.ClientID
 	}
-	if !s.tokenLimiter.allow(clientIP(r), client) {
+	if !s.tokenLimiter.allow(s.clientIP(r), client) {
 		logger(r).Warn("token requests rate-limited")
 		w.Header().Set("Retry-After", strconv.Itoa(int(tokenLimitWindow.Seconds())))
 		writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", "too many token requests; retry later")
@@ -173,12 +174,36 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: tok.JWT, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
 }
 
-func clientIP(r *http.Request) string {
+// clientIP is the caller's address: the peer's, or, when the peer is a
+// trusted gateway, the last address of X-Forwarded-For (the one that
+// gateway appended; earlier entries come from the client and prove nothing).
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
+		return host
+	}
+	fwd := r.Header.Values("X-Forwarded-For")
+	if len(fwd) == 0 {
+		return host
+	}
+	parts := strings.Split(fwd[len(fwd)-1], ",")
+	if last, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+		return last.String()
 	}
 	return host
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Token requests are limited per client name and per source address, so

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -41,7 +42,9 @@ type Options struct {
 	Tenancy *tenancy.Tenancy
 	// Bearer verifies tenants' JWTs; nil disables bearer authentication.
 	Bearer BearerVerifier
-	Ready  []Check
+	// TrustedProxies are gateways whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	Ready          []Check
 	// Metrics receives the API's metrics; nil gives the Server its own.
 	Metrics *metrics.Metrics
 }
@@ -57,6 +60,8 @@ type Server struct {
 	entities *iam.Entities
 	tenancy  *tenancy.Tenancy
 	bearer   BearerVerifier
+	// trustedProxies are the gateways whose X-Forwarded-For is believed.
+	trustedProxies []netip.Prefix
 	// tokenLimiter bounds POST /oauth2/token attempts.
 	tokenLimiter *tokenLimiter
 	ready        []Check
@@ -68,7 +73,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{
 		version: o.Version, prefix: o.PublicPrefix, maxBody: o.MaxBodyBytes, logger: o.Logger,
-		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, tenancy: o.Tenancy, bearer: o.Bearer, tokenLimiter: newTokenLimiter(), ready: o.Ready,
+		auth: o.Auth, wallets: o.Wallets, entities: o.Entities, tenancy: o.Tenancy, bearer: o.Bearer, trustedProxies: o.TrustedProxies, tokenLimiter: newTokenLimiter(), ready: o.Ready,
 		metrics: metricsOrNew(o.Metrics),
 	}
 	r := chi.NewRouter()
