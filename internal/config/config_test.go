@@ -93,6 +93,30 @@ func TestLoad(t *testing.T) {
 		{name: "fail/secret flag refused", env: map[string]string{}, args: []string{"-vault-token", "t"},
 			wantErr: "flag provided but not defined"},
 		{name: "fail/stray argument", env: map[string]string{}, args: []string{"extra"}, wantErr: "unexpected argument"},
+		{name: "fail/migration url without database url", env: map[string]string{
+			"DATABASE_MIGRATION_URL": "postgres://o@h/db"}, wantErr: "without DATABASE_URL"},
+		{name: "fail/migration url not postgres", env: map[string]string{"DATABASE_URL": "postgres://a@h/db",
+			"DATABASE_MIGRATION_URL": "mysql://o@h/db"}, wantErr: "DATABASE_MIGRATION_URL: must be"},
+		{name: "fail/app role without migration url", env: map[string]string{"DATABASE_URL": "postgres://a@h/db",
+			"DATABASE_APP_ROLE": "r"}, wantErr: "DATABASE_APP_ROLE is set without"},
+		{name: "ok/trusted proxies", env: map[string]string{"AGENT_HTTP_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"},
+			check: func(t *testing.T, c Config) {
+				if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].Bits() != 32 {
+					t.Errorf("trusted proxies = %v", c.TrustedProxies)
+				}
+			}},
+		{name: "fail/bad trusted proxy", env: map[string]string{"AGENT_HTTP_TRUSTED_PROXIES": "gateway"},
+			wantErr: "AGENT_HTTP_TRUSTED_PROXIES"},
+		{name: "ok/jwt mode defaults to Vault's issuer", env: with(vault, "VAULT_TOKEN", "t",
+			"PRISM_WALLET_VAULT_AUTH", "jwt"), check: func(t *testing.T, c Config) {
+			if c.JWT.Issuer != "http://127.0.0.1:8200/v1/identity/oidc" || !c.JWT.Enabled() {
+				t.Errorf("issuer = %q", c.JWT.Issuer)
+			}
+		}},
+		{name: "fail/bad issuer", env: map[string]string{"PRISM_JWT_ISSUER": "issuer.example"},
+			wantErr: "PRISM_JWT_ISSUER"},
+		{name: "fail/leeway too large", env: map[string]string{"PRISM_JWT_ISSUER": "https://i.example",
+			"PRISM_JWT_LEEWAY": "1h"}, wantErr: "PRISM_JWT_LEEWAY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
