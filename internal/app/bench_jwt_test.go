@@ -64,25 +64,31 @@ func BenchmarkJWTTenantRead(b *testing.B) {
 		{"jwt", func(i int64) (string, string) { return "Authorization", "Bearer " + jwts[i%100] }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			var next atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest("GET", url+"/secrets/bench", nil)
-					req.Header.Set(c.header(next.Add(1)))
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-				}
-			})
+			readInParallel(b, url, c.header)
 			b.ReportMetric(float64(a.Tenancy.Stats().JWTLogins-loginsBefore)/100, "vault-logins/tenant")
 		})
 	}
+}
+
+// readInParallel reads the secret "bench" through the API from parallel
+// goroutines; header gives the authentication header of the i-th request.
+func readInParallel(b *testing.B, url string, header func(i int64) (string, string)) {
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", url+"/secrets/bench", nil)
+			req.Header.Set(header(next.Add(1)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }

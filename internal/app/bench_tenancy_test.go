@@ -3,12 +3,10 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/prism-agent/prism-agent/internal/testenv"
@@ -52,26 +50,8 @@ func BenchmarkMultiTenantRead(b *testing.B) {
 			if a.Tenancy != nil {
 				mintsBefore = a.Tenancy.Stats().Mints
 			}
-			var next atomic.Int64
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					key := keys[next.Add(1)%int64(len(keys))]
-					req, _ := http.NewRequest("GET", url+"/secrets/bench", nil)
-					req.Header.Set("apikey", key)
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-				}
-			})
+			readInParallel(b, url, func(i int64) (string, string) { return "apikey", keys[i%int64(len(keys))] })
 			b.StopTimer()
 			b.ReportMetric(float64(a.Vault.Stats().Logins-loginsBefore), "logins")
 			if a.Tenancy != nil {
