@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ func vaultCommand(args []string, getenv config.Getenv, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("vault bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bootstrap.Options
-	var secretIDFile string
+	var secretIDFile, walletAuth string
 	fs.StringVar(&o.KVMount, "kv-mount", "secret", "KV v2 mount of the wallets' secrets")
 	fs.StringVar(&o.AppRoleMount, "approle-mount", "approle", "mount of the AppRole auth method")
 	fs.StringVar(&o.AppRole, "approle", "prism-agent", "the agent's AppRole role")
@@ -44,8 +45,23 @@ func vaultCommand(args []string, getenv config.Getenv, stdout, stderr io.Writer)
 	fs.DurationVar(&o.WrapTTL, "wrap-ttl", 0, "response-wrap the secret id with this TTL (e.g. 10m)")
 	fs.StringVar(&secretIDFile, "secret-id-file", "",
 		"write the secret id (or its wrapping token) to this file, mode 0600, instead of standard output")
+	fs.StringVar(&walletAuth, "wallet-vault-auth", "token-role",
+		"PRISM_WALLET_VAULT_AUTH to print for the agent: token-role or jwt")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if walletAuth != config.WalletAuthTokenRole && walletAuth != config.WalletAuthJWT {
+		fmt.Fprintln(stderr, "prism-agent vault bootstrap: -wallet-vault-auth must be token-role or jwt")
+		return 2
+	}
+	if secretIDFile != "" {
+		// The agent may start elsewhere: name the file by its absolute path.
+		abs, err := filepath.Abs(secretIDFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "prism-agent vault bootstrap: %v\n", err)
+			return 2
+		}
+		secretIDFile = abs
 	}
 
 	addr, _ := getenv("VAULT_ADDR")
@@ -79,13 +95,14 @@ func vaultCommand(args []string, getenv config.Getenv, stdout, stderr io.Writer)
 	if len(r.Changes) == 0 {
 		fmt.Fprintln(stderr, "Vault is already configured; nothing changed")
 	}
-	return printAgentSettings(stdout, stderr, addr, r, secretIDFile)
+	return printAgentSettings(stdout, stderr, addr, walletAuth, r, secretIDFile)
 }
 
-func printAgentSettings(stdout, stderr io.Writer, addr string, r *bootstrap.Result, secretIDFile string) int {
-	fmt.Fprintln(stdout, "# PRISM Agent settings for this Vault (PRISM_WALLET_VAULT_AUTH=token-role)")
+func printAgentSettings(stdout, stderr io.Writer, addr, walletAuth string, r *bootstrap.Result,
+	secretIDFile string) int {
+	fmt.Fprintf(stdout, "# PRISM Agent settings for this Vault (PRISM_WALLET_VAULT_AUTH=%s)\n", walletAuth)
 	fmt.Fprintf(stdout, "SECRET_STORAGE_BACKEND=vault\nVAULT_ADDR=%s\nVAULT_KV_MOUNT=%s\n", addr, r.Options.KVMount)
-	fmt.Fprintf(stdout, "PRISM_WALLET_VAULT_AUTH=token-role\nPRISM_VAULT_TOKEN_ROLE=%s\n", r.Options.TokenRole)
+	fmt.Fprintf(stdout, "PRISM_WALLET_VAULT_AUTH=%s\nPRISM_VAULT_TOKEN_ROLE=%s\n", walletAuth, r.Options.TokenRole)
 	fmt.Fprintf(stdout, "VAULT_APPROLE_MOUNT=%s\nVAULT_APPROLE_ROLE_ID=%s\n", r.Options.AppRoleMount, r.RoleID)
 
 	name, value := "VAULT_APPROLE_SECRET_ID", r.SecretID
@@ -93,6 +110,10 @@ func printAgentSettings(stdout, stderr io.Writer, addr string, r *bootstrap.Resu
 		name, value = "VAULT_APPROLE_SECRET_ID_WRAPPING_TOKEN", r.WrappingToken
 	}
 	switch {
+	case value == "" && secretIDFile != "" && fileExists(secretIDFile):
+		// Issued by an earlier run into this file, which is kept: the
+		// settings stay complete however often bootstrap runs.
+		fmt.Fprintf(stdout, "VAULT_APPROLE_SECRET_ID_FILE=%s\n", secretIDFile)
 	case value == "":
 		fmt.Fprintln(stdout, "# the AppRole secret id was issued before; run with -new-secret-id for another")
 	case secretIDFile != "":
@@ -120,4 +141,9 @@ func readSecretEnv(getenv config.Getenv, name string) (string, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	return "", nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -139,7 +139,7 @@ func TestPhase3VaultIssuer(t *testing.T) {
 		badClient := a.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {"x"},
 			"client_secret": {"y"}})
 		for _, r := range []response{wrong, unknown, badClient} {
-			if r.status != 401 || r.body["detail"] != wrong.body["detail"] {
+			if r.status != 401 || r.body["detail"] != wrong.body["detail"] || r.body["error"] != "invalid_client" {
 				t.Fatalf("bad credentials answered %d %s", r.status, r.raw)
 			}
 		}
@@ -248,6 +248,24 @@ func TestPhase3VaultIssuer(t *testing.T) {
 			t.Fatalf("a disabled wallet got a token: %d %s", r.status, r.raw)
 		}
 		a.bearer(t, jwtB).expect(a.bearer(t, jwtB).do("GET", "/secrets/shared-name", nil), 200)
+	})
+
+	t.Run("failed token requests are rate-limited", func(t *testing.T) {
+		a := a.on(t)
+		limited := false
+		for i := 0; i < 15 && !limited; i++ {
+			r := a.token(url.Values{"grant_type": {"password"}, "username": {"guessed"}, "password": {"x"}})
+			limited = r.status == 429 && r.header.Get("Retry-After") != ""
+		}
+		if !limited {
+			t.Fatal("15 failed attempts for one client were not limited")
+		}
+		// Another client from the same address still gets its token.
+		r := a.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {bob.body["clientId"].(string)},
+			"client_secret": {bob.body["clientSecret"].(string)}})
+		if r.status != 200 {
+			t.Fatalf("another client after the limit: %d %s", r.status, r.raw)
+		}
 	})
 
 	for _, secretValue := range []string{alice.body["password"].(string), bob.body["clientSecret"].(string), jwtA} {

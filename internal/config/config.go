@@ -347,7 +347,7 @@ func (v *VaultConfig) validate() []error {
 		bad("VAULT_APPROLE_SECRET_ID and VAULT_APPROLE_SECRET_ID_WRAPPING_TOKEN are both set; give one")
 	case approle && !v.SecretID.IsSet() && !v.WrappedSecretID.IsSet():
 		bad("VAULT_APPROLE_ROLE_ID is set without VAULT_APPROLE_SECRET_ID or " +
-			"VAULT_APPROLE_SECRET_ID_WRAPPING_TOKEN")
+			"VAULT_APPROLE_SECRET_ID_WRAPPING_TOKEN (or their _FILE forms)")
 	}
 	if v.KVMount == "" || strings.Contains(strings.Trim(v.KVMount, "/"), "..") {
 		bad("VAULT_KV_MOUNT: %q is not a mount path", v.KVMount)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -145,10 +146,12 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	if req.GrantType == "client_credentials" {
 		client = req.ClientID
 	}
-	if !s.tokenLimiter.allow(s.clientIP(r), client) {
+	ip := s.clientIP(r)
+	if !s.tokenLimiter.allow(ip, client) {
 		logger(r).Warn("token requests rate-limited")
 		w.Header().Set("Retry-After", strconv.Itoa(int(tokenLimitWindow.Seconds())))
-		writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", "too many token requests; retry later")
+		writeOAuthProblem(w, r, http.StatusTooManyRequests, "rate-limited", "invalid_request",
+			"too many failed token requests; retry later")
 		return
 	}
 	var tok tenancy.IdentityToken
@@ -158,12 +161,18 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials":
 		tok, err = s.tenancy.ExchangeClientCredentials(r.Context(), req.ClientID, req.ClientSecret)
 	default:
-		s.renderError(w, r, fmt.Errorf("%w: grant_type must be password or client_credentials", errBadRequest))
+		writeOAuthProblem(w, r, http.StatusBadRequest, "bad-request", "unsupported_grant_type",
+			"grant_type must be password or client_credentials")
 		return
 	}
 	if errors.Is(err, tenancy.ErrBadCredentials) {
+		s.tokenLimiter.failed(ip, client)
 		s.authFailed("oauth2", iam.Failure(iam.ReasonUnknown))
-		s.renderError(w, r, iam.ErrUnauthenticated)
+		logger(r).Warn("authentication failed", "scheme", "oauth2")
+		// One answer for every cause. 401 with invalid_client is what RFC
+		// 6749 gives failed client authentication; a wrong password gets
+		// the same, so that the two cannot be told apart.
+		writeOAuthProblem(w, r, http.StatusUnauthorized, "unauthorized", "invalid_client", publicAuthFailure)
 		return
 	}
 	if err != nil {
@@ -206,12 +215,15 @@ func (s *Server) trusted(a netip.Addr) bool {
 	return false
 }
 
-// Token requests are limited per client name and per source address, so
-// that guessing one tenant's password is slow and one source cannot try
-// many tenants quickly.
+// Failed token requests are limited per client name and per source
+// address, so that guessing one tenant's password is slow and one source
+// cannot try many tenants quickly; successful requests cost nothing, so
+// that a working client is not locked out by someone else's failures
+// beyond the address's own budget.
 const (
 	tokenLimitWindow = 10 * time.Second
-	tokenLimitBurst  = 10
+	clientBurst      = 10 // failures per client per window
+	addressBurst     = 30 // failures per source address per window
 	limiterMaxKeys   = 10000
 )
 
@@ -222,22 +234,45 @@ type tokenLimiter struct {
 
 func newTokenLimiter() *tokenLimiter { return &tokenLimiter{keys: map[string]*rate.Limiter{}} }
 
-func (l *tokenLimiter) allow(ip, client string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *tokenLimiter) limiter(key string, burst int) *rate.Limiter {
 	if len(l.keys) > limiterMaxKeys {
 		// Bounded memory: forgetting every limiter lets a burst through,
 		// which is better than refusing every client.
 		l.keys = map[string]*rate.Limiter{}
 	}
-	ok := true
-	for _, k := range []string{"ip:" + ip, "client:" + client} {
-		lim, found := l.keys[k]
-		if !found {
-			lim = rate.NewLimiter(rate.Every(tokenLimitWindow/tokenLimitBurst), tokenLimitBurst)
-			l.keys[k] = lim
-		}
-		ok = lim.Allow() && ok
+	lim, ok := l.keys[key]
+	if !ok {
+		lim = rate.NewLimiter(rate.Every(tokenLimitWindow/time.Duration(burst)), burst)
+		l.keys[key] = lim
 	}
-	return ok
+	return lim
+}
+
+// allow reports whether both budgets have room for another failure.
+func (l *tokenLimiter) allow(ip, client string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.limiter("ip:"+ip, addressBurst).Tokens() >= 1 &&
+		l.limiter("client:"+client, clientBurst).Tokens() >= 1
+}
+
+// failed spends one failure from both budgets.
+func (l *tokenLimiter) failed(ip, client string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limiter("ip:"+ip, addressBurst).Allow()
+	l.limiter("client:"+client, clientBurst).Allow()
+}
+
+// writeOAuthProblem writes a problem document that also carries the RFC
+// 6749 section 5.2 "error" member, so that OAuth clients read it too.
+func writeOAuthProblem(w http.ResponseWriter, r *http.Request, status int, slug, oauthErr, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Problem
+		Error string `json:"error"`
+	}{Problem{Type: problemBase + slug, Title: http.StatusText(status), Status: status, Detail: detail,
+		Instance: r.URL.Path}, oauthErr})
 }
