@@ -60,13 +60,13 @@ type apiKeyRequest struct {
 	APIKey   string `json:"apiKey"`
 }
 
-// isAdmin reports whether the request carries the admin token; callers
-// without it are authenticated as tenants.
+// adminOrTenant authenticates a request that carries x-admin-api-key as
+// the operator and any other as a tenant.
 func (s *Server) adminOrTenant(next http.Handler) http.Handler {
-	tenant := s.tenantOnly(next)
+	tenant, admin := s.tenantOnly(next), s.adminOnly(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("x-admin-api-key") != "" {
-			s.adminOnly(next).ServeHTTP(w, r)
+			admin.ServeHTTP(w, r)
 			return
 		}
 		tenant.ServeHTTP(w, r)

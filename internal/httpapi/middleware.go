@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -129,14 +130,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 
 // panicText keeps only the type of a panic value in the log: its text may
 // carry request data.
-func panicText(v any) string {
-	if err, ok := v.(error); ok {
-		return "error " + strconv.Quote(typeName(err))
-	}
-	return typeName(v)
-}
-
-func typeName(v any) string { return strconv.Quote(fmtType(v)) }
+func panicText(v any) string { return fmt.Sprintf("%T", v) }
 
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

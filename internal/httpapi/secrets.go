@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prism-agent/prism-agent/internal/iam"
 	"github.com/prism-agent/prism-agent/internal/wallet"
 )
 
@@ -55,7 +56,7 @@ type secretName struct {
 func (s *Server) callerWallet(r *http.Request) (*wallet.Wallet, error) {
 	p, ok := principal(r)
 	if !ok {
-		return nil, errUnauthenticated
+		return nil, iam.ErrUnauthenticated
 	}
 	return s.wallets.Open(r.Context(), p.Wallet)
 }

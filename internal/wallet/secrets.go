@@ -3,7 +3,6 @@ package wallet
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/prism-agent/prism-agent/internal/secret"
 )
@@ -76,7 +75,7 @@ func (w *Wallet) ListSecrets(ctx context.Context) ([]string, error) {
 	// is left out rather than listed as unusable.
 	out := names[:0]
 	for _, n := range names {
-		if ValidateSecretName(n) == nil && !strings.HasPrefix(n, "/") {
+		if ValidateSecretName(n) == nil {
 			out = append(out, n)
 		}
 	}
