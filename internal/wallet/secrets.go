@@ -19,7 +19,11 @@ func (w *Wallet) PutSecret(ctx context.Context, name, value string, cas *int) (i
 	if cas != nil && *cas < 0 {
 		return 0, fmt.Errorf("%w: cas must not be negative", ErrInvalidInput)
 	}
-	return w.secrets.Put(ctx, genericPath(w.rec.ID, name), value, secret.PutOptions{CAS: cas})
+	st, err := w.store(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.Put(ctx, genericPath(w.rec.ID, name), value, secret.PutOptions{CAS: cas})
 }
 
 // GetSecret reads a version of a generic secret (0: the current one).
@@ -27,7 +31,11 @@ func (w *Wallet) GetSecret(ctx context.Context, name string, version int) (secre
 	if err := validateRef(name, version); err != nil {
 		return secret.Secret{}, err
 	}
-	return w.secrets.Get(ctx, genericPath(w.rec.ID, name), version)
+	st, err := w.store(ctx)
+	if err != nil {
+		return secret.Secret{}, err
+	}
+	return st.Get(ctx, genericPath(w.rec.ID, name), version)
 }
 
 // DeleteSecret soft-deletes versions of a generic secret (none: the
@@ -36,7 +44,11 @@ func (w *Wallet) DeleteSecret(ctx context.Context, name string, versions []int) 
 	if err := validateVersions(name, versions); err != nil {
 		return err
 	}
-	return w.secrets.Delete(ctx, genericPath(w.rec.ID, name), versions...)
+	st, err := w.store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Delete(ctx, genericPath(w.rec.ID, name), versions...)
 }
 
 // UndeleteSecret restores soft-deleted versions (none: the current one).
@@ -44,7 +56,11 @@ func (w *Wallet) UndeleteSecret(ctx context.Context, name string, versions []int
 	if err := validateVersions(name, versions); err != nil {
 		return err
 	}
-	return w.secrets.Undelete(ctx, genericPath(w.rec.ID, name), versions...)
+	st, err := w.store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Undelete(ctx, genericPath(w.rec.ID, name), versions...)
 }
 
 // DestroySecret removes versions' values for good (none: the current one).
@@ -52,7 +68,11 @@ func (w *Wallet) DestroySecret(ctx context.Context, name string, versions []int)
 	if err := validateVersions(name, versions); err != nil {
 		return err
 	}
-	return w.secrets.Destroy(ctx, genericPath(w.rec.ID, name), versions...)
+	st, err := w.store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Destroy(ctx, genericPath(w.rec.ID, name), versions...)
 }
 
 // SecretMetadata describes every version of a generic secret.
@@ -60,14 +80,22 @@ func (w *Wallet) SecretMetadata(ctx context.Context, name string) (secret.Metada
 	if err := ValidateSecretName(name); err != nil {
 		return secret.Metadata{}, err
 	}
-	md, err := w.secrets.Metadata(ctx, genericPath(w.rec.ID, name))
+	st, err := w.store(ctx)
+	if err != nil {
+		return secret.Metadata{}, err
+	}
+	md, err := st.Metadata(ctx, genericPath(w.rec.ID, name))
 	md.Name = name
 	return md, err
 }
 
 // ListSecrets returns the names of the wallet's generic secrets, sorted.
 func (w *Wallet) ListSecrets(ctx context.Context) ([]string, error) {
-	names, err := w.secrets.List(ctx, w.rec.ID+"/generic-secrets")
+	st, err := w.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names, err := st.List(ctx, w.rec.ID+"/generic-secrets")
 	if err != nil {
 		return nil, err
 	}

@@ -253,15 +253,11 @@ func (s *Service) Get(ctx context.Context, id string) (store.Wallet, error) {
 
 // Open returns the Wallet for a record; it reaches the secret store only
 // when a secret is used.
-func (s *Service) Open(ctx context.Context, rec store.Wallet) (*Wallet, error) {
+func (s *Service) Open(_ context.Context, rec store.Wallet) (*Wallet, error) {
 	if rec.State != store.WalletActive {
 		return nil, ErrNotFound
 	}
-	secrets, err := s.access.Secrets(ctx, rec.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &Wallet{rec: rec, secrets: secrets, svc: s}, nil
+	return &Wallet{rec: rec, svc: s}, nil
 }
 
 // CheckSeed verifies that the wallet's seed is stored; readiness uses it.
@@ -302,12 +298,26 @@ func (s *Service) noteSeed(walletID string, err error) {
 	}
 }
 
-// Wallet is one tenant's wallet, bound to the secret store that reaches
-// its secrets.
+// Wallet is one tenant's wallet. It reaches the secret store, through
+// the Service's SecretAccess, only when an operation needs a secret: a
+// request that lists DIDs costs no wallet token. A Wallet serves one
+// request and is not safe for concurrent use.
 type Wallet struct {
 	rec     store.Wallet
-	secrets secret.Store
+	secrets secret.Store // nil until first needed
 	svc     *Service
+}
+
+// store returns the secret store of the wallet, obtaining it on first use.
+func (w *Wallet) store(ctx context.Context) (secret.Store, error) {
+	if w.secrets == nil {
+		st, err := w.svc.access.Secrets(ctx, w.rec.ID)
+		if err != nil {
+			return nil, err
+		}
+		w.secrets = st
+	}
+	return w.secrets, nil
 }
 
 // ID returns the wallet id.
@@ -318,7 +328,11 @@ func (w *Wallet) Record() store.Wallet { return w.rec }
 
 // Seed returns a copy of the wallet seed; the caller clears it after use.
 func (w *Wallet) Seed(ctx context.Context) ([]byte, error) {
-	seed, err := readSeed(ctx, w.secrets, w.rec.ID)
+	st, err := w.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := readSeed(ctx, st, w.rec.ID)
 	w.svc.noteSeed(w.rec.ID, err)
 	return seed, err
 }
